@@ -1,0 +1,65 @@
+"""DynamoDB case store: runs the requests dynamo_keys builds."""
+from __future__ import annotations
+
+from typing import Any
+
+from review.errors import StaleVersion
+from review.model import Case, Event, Submission
+from review.services import DuplicateSubmission, SubmissionRecord
+
+from . import dynamo_keys as keys
+
+
+class DynamoCaseStore:
+    def __init__(self, client: Any, table: str):
+        self.client = client
+        self.table = table
+
+    def create(self, case: Case, submission: Submission, event: Event) -> None:
+        self._transact(keys.create_case_transaction(self.table, case, submission, event), case.partner_id,
+                       submission)
+
+    def replace(self, case: Case, expected_version: int, event: Event,
+                submission: Submission | None = None) -> None:
+        self._transact(keys.replace_case_transaction(self.table, case, expected_version, event, submission),
+                       case.partner_id, submission)
+
+    def get(self, case_id: str) -> Case | None:
+        item = self.client.get_item(TableName=self.table, Key=keys.case_key(case_id), ConsistentRead=True).get("Item")
+        return Case.model_validate_json(item["doc"]["S"]) if item else None
+
+    def find_latest(self, partner_id: str, lookup_keys: list[str]) -> Case | None:
+        ids = [item["case_id"]["S"] for k in dict.fromkeys(lookup_keys)
+               for item in self.client.query(**keys.latest_lookup_query(self.table, partner_id, k))["Items"]]
+        return self.get(max(ids)) if ids else None  # case ids sort by receipt time
+
+    def find_all(self, partner_id: str, key: str) -> list[Case]:
+        items = self.client.query(**keys.latest_lookup_query(self.table, partner_id, key, limit=None))["Items"]
+        return [c for i in items if (c := self.get(i["case_id"]["S"])) is not None]
+
+    def history(self, case_id: str) -> list[Event]:
+        items = self.client.query(**keys.history_query(self.table, case_id))["Items"]
+        return [Event.model_validate_json(i["doc"]["S"]) for i in items]
+
+    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
+        items = self.client.query(**keys.worklist_query(self.table, partner_id, status, limit))["Items"]
+        return [Case.model_validate_json(i["doc"]["S"]) for i in items]
+
+    def _transact(self, request: dict, partner_id: str, submission: Submission | None) -> None:
+        try:
+            self.client.transact_write_items(**request)
+        except self.client.exceptions.TransactionCanceledException as err:
+            reasons = err.response.get("CancellationReasons", [])
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            if keys.SUBMISSION_AT in failed and submission is not None:
+                raise DuplicateSubmission(self._submission_record(reasons[keys.SUBMISSION_AT], partner_id,
+                                                                  submission)) from None
+            if keys.CASE_AT in failed:
+                raise StaleVersion("the case changed meanwhile; re-read it and retry", "version") from None
+            raise
+
+    def _submission_record(self, reason: dict, partner_id: str, submission: Submission) -> SubmissionRecord:
+        item = reason.get("Item") or self.client.get_item(
+            TableName=self.table, Key=keys.submission_key(partner_id, submission.key.key), ConsistentRead=True
+        )["Item"]
+        return SubmissionRecord(case_id=item["case_id"]["S"], sha256=item["sha256"]["S"])

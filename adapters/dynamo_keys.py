@@ -1,0 +1,137 @@
+"""Every DynamoDB key and request parameter the store uses, as pure functions.
+
+Single table, keys PK/SK:
+| item              | PK                               | SK                      | notes                          |
+|-------------------|----------------------------------|-------------------------|--------------------------------|
+| case              | CASE#<case id>                   | CASE                    | doc = case JSON, version       |
+| history event     | CASE#<case id>                   | EVENT#<at>#<n>          | append-only                    |
+| submission record | SUBMISSION#<partner>#<key>       | SUBMISSION              | idempotency: case id + sha256  |
+| lookup            | LOOKUP#<partner>#<lookup key>    | CASE#<case id>          | claim id, Claim ref, member id |
+Sparse GSI "Worklist": GSI1PK = WORKLIST#<partner>#<status>, GSI1SK = <due at>#<case id>, set on open cases only.
+Nothing outside this module spells these strings.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from review.model import Case, Event, Submission
+
+WORKLIST_INDEX = "Worklist"
+Item = dict[str, Any]
+
+
+def case_key(case_id: str) -> Item:
+    return {"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}}
+
+
+def submission_key(partner_id: str, key: str) -> Item:
+    return {"PK": {"S": f"SUBMISSION#{partner_id}#{key}"}, "SK": {"S": "SUBMISSION"}}
+
+
+def lookup_pk(partner_id: str, key: str) -> str:
+    return f"LOOKUP#{partner_id}#{key}"
+
+
+def worklist_pk(partner_id: str, status: str) -> str:
+    return f"WORKLIST#{partner_id}#{status}"
+
+
+def case_item(case: Case) -> Item:
+    item = {
+        **case_key(case.id),
+        "partner": {"S": case.partner_id},
+        "status": {"S": case.status.value},
+        "version": {"N": str(case.version)},
+        "doc": {"S": case.model_dump_json(exclude_defaults=True)},
+    }
+    if case.is_open:
+        item["GSI1PK"] = {"S": worklist_pk(case.partner_id, case.status.value)}
+        item["GSI1SK"] = {"S": f"{case.due_at.isoformat()}#{case.id}"}
+    return item
+
+
+def event_item(case_id: str, event: Event) -> Item:
+    return {
+        "PK": {"S": f"CASE#{case_id}"},
+        "SK": {"S": f"EVENT#{event.at.isoformat()}#{secrets.token_hex(4)}"},
+        "doc": {"S": event.model_dump_json()},
+    }
+
+
+def submission_item(partner_id: str, submission: Submission, case_id: str) -> Item:
+    return {
+        **submission_key(partner_id, submission.key.key),
+        "case_id": {"S": case_id},
+        "sha256": {"S": submission.sha256},
+    }
+
+
+def lookup_items(partner_id: str, keys: list[str], case_id: str) -> list[Item]:
+    return [{"PK": {"S": lookup_pk(partner_id, k)}, "SK": {"S": f"CASE#{case_id}"},
+             "case_id": {"S": case_id}} for k in dict.fromkeys(keys)]
+
+
+def _put(table: str, item: Item, condition: str | None = None, values: Item | None = None) -> Item:
+    put: Item = {"TableName": table, "Item": item}
+    if condition:
+        put["ConditionExpression"] = condition
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    if values:
+        put["ExpressionAttributeValues"] = values
+    return {"Put": put}
+
+
+# Positions in the transactions below; CancellationReasons come back in the same order.
+CASE_AT, SUBMISSION_AT = 0, 1
+
+
+def create_case_transaction(table: str, case: Case, submission: Submission, event: Event) -> Item:
+    """One TransactWriteItems for a new case: case, submission record, first event, claim lookups."""
+    return {"TransactItems": [
+        _put(table, case_item(case), "attribute_not_exists(PK)"),
+        _put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"),
+        _put(table, event_item(case.id, event)),
+        *[_put(table, i) for i in lookup_items(case.partner_id, case.lookup_keys, case.id)],
+    ]}
+
+
+def replace_case_transaction(table: str, case: Case, expected_version: int, event: Event,
+                             submission: Submission | None) -> Item:
+    """One TransactWriteItems for a changed case, guarded by its version (optimistic locking)."""
+    items = [_put(table, case_item(case), "version = :expected", {":expected": {"N": str(expected_version)}})]
+    if submission is not None:
+        items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
+        items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case.id)]
+    items.append(_put(table, event_item(case.id, event)))
+    return {"TransactItems": items}
+
+
+def latest_lookup_query(table: str, partner_id: str, key: str, limit: int | None = 1) -> Item:
+    query: Item = {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": lookup_pk(partner_id, key)}},
+        "ScanIndexForward": False,
+    }
+    if limit:
+        query["Limit"] = limit
+    return query
+
+
+def history_query(table: str, case_id: str) -> Item:
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :events)",
+        "ExpressionAttributeValues": {":pk": {"S": f"CASE#{case_id}"}, ":events": {"S": "EVENT#"}},
+    }
+
+
+def worklist_query(table: str, partner_id: str, status: str, limit: int = 50) -> Item:
+    return {
+        "TableName": table,
+        "IndexName": WORKLIST_INDEX,
+        "KeyConditionExpression": "GSI1PK = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": worklist_pk(partner_id, status)}},
+        "Limit": limit,
+    }

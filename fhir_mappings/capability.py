@@ -1,0 +1,50 @@
+"""The CapabilityStatement served at /fhir/metadata: only what the server really does."""
+from __future__ import annotations
+
+from typing import Any
+
+from . import codes
+
+FHIR_JSON = "application/fhir+json"
+
+
+def capability_statement(base_url: str, software_version: str, published: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": published,
+        "kind": "instance",
+        "software": {"name": "claimbridge", "version": software_version},
+        "implementation": {"description": "claimbridge review-case intake", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": [FHIR_JSON, "json"],
+        "implementationGuide": ["http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas|2.2.1"],
+        "rest": [{
+            "mode": "server",
+            "security": {
+                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                         "code": "OAuth", "display": "OAuth"}]}],
+                "description": "Every request carries Authorization: Bearer <partner token>.",
+            },
+            "resource": [
+                {
+                    "type": "Claim",
+                    "supportedProfile": [codes.PAS + "profile-claim", codes.PAS + "profile-claim-update",
+                                         codes.PAS + "profile-claim-inquiry"],
+                    "operation": [
+                        {"name": "submit", "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-submit"},
+                        {"name": "inquire", "definition": "http://hl7.org/fhir/us/davinci-pas/OperationDefinition/Claim-inquiry"},
+                    ],
+                },
+                {
+                    "type": "ClaimResponse",
+                    "supportedProfile": [codes.PAS_CLAIMRESPONSE],
+                    "interaction": [{"code": "read"}, {"code": "search-type"}],
+                    "searchParam": [
+                        {"name": "request", "type": "reference"},
+                        {"name": "identifier", "type": "token"},
+                    ],
+                },
+            ],
+        }],
+    }

@@ -1,0 +1,284 @@
+"""FHIR R4 Claim (PAS request Bundle, bare Claim, or Parameters wrapping one) -> Submission.
+
+| FHIR element                                   | case field                          |
+|------------------------------------------------|-------------------------------------|
+| Bundle.identifier                              | submission_id, idempotency key      |
+| Claim.identifier                               | claim_ids (key for a bare Claim)    |
+| Claim.use                                      | kind (KIND_BY_USE)                  |
+| Claim.priority, levelOfServiceCode, certType   | priority (EXPEDITED_SIGNALS)        |
+| Claim.related[relationship=prior].claim        | related: update, cancel or appeal   |
+| Claim.extension / item certificationType 1,2   | appeal                              |
+| Claim.extension certificationType 3, status    | cancel                              |
+| Claim.patient -> Patient.identifier/name/birth | member                              |
+| Claim.insurance[focal].coverage -> Coverage    | member.subscriber_id, coverage_ids  |
+| Claim.provider                                 | providers[role=requesting]          |
+| Claim.careTeam.provider                        | providers[role=servicing]           |
+| Claim.diagnosis.diagnosisCodeableConcept       | diagnoses                           |
+| Claim.item.sequence/productOrService/modifier/ | items[]                             |
+|   quantity/serviced[x]/category, PAS item exts |                                     |
+| Claim.item.modifierExtension infoCancelled     | items[].cancelled                   |
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from review.errors import Invalid
+from review.model import (
+    CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
+)
+
+from . import codes
+from .validation import validate
+
+Json = dict[str, Any]
+REQUEST_TYPES = frozenset({"Bundle", "Claim", "Parameters"})
+
+
+def submission_from_fhir(body: Any) -> Submission:
+    """Validate and map a $submit body. Raises Invalid (or StructureError) naming the element."""
+    claim, refs, where = claim_of(body)
+    bundle = body if body["resourceType"] == "Bundle" else None
+    if bundle is not None and not bundle.get("identifier", {}).get("value"):
+        raise Invalid("a PAS request Bundle needs an identifier", "Bundle.identifier", "required")
+    return _from_claim(claim, refs, bundle, where)
+
+
+def claim_of(body: Any) -> tuple[Json, References, str]:
+    """The Claim a request carries: the first Bundle entry, the Parameters' resource, or the Claim itself."""
+    rtype = validate(body, REQUEST_TYPES)
+    if rtype == "Bundle":
+        refs = References.of(body)
+        claim, where = _first_claim(body)
+        return claim, refs, where
+    if rtype == "Parameters":
+        return _unwrap_parameters(body), References({}), "Parameters.parameter.resource"
+    return body, References({}), "Claim"
+
+
+class References:
+    """Resolves references inside a Bundle by fullUrl or Type/id."""
+
+    def __init__(self, index: dict[str, Json]):
+        self.index = index  # reference or fullUrl -> Bundle entry
+
+    @classmethod
+    def of(cls, bundle: Json) -> References:
+        index: dict[str, Json] = {}
+        for entry in bundle.get("entry", []):
+            res = entry.get("resource") or {}
+            if "fullUrl" in entry:
+                index[entry["fullUrl"]] = entry
+            if "id" in res:
+                index[f"{res['resourceType']}/{res['id']}"] = entry
+        return cls(index)
+
+    def entry(self, ref: Json | None) -> Json | None:
+        target = (ref or {}).get("reference")
+        if not target:
+            return None
+        return self.index.get(target) or self.index.get("/".join(target.split("/")[-2:]))
+
+    def get(self, ref: Json | None) -> Json | None:
+        return (self.entry(ref) or {}).get("resource")
+
+
+def _first_claim(bundle: Json) -> tuple[Json, str]:
+    entries = bundle.get("entry") or []
+    if not entries or (entries[0].get("resource") or {}).get("resourceType") != "Claim":
+        raise Invalid("the first entry of the Bundle must be the Claim", "Bundle.entry[0].resource", "required")
+    return entries[0]["resource"], "Bundle.entry[0].resource"
+
+
+def _unwrap_parameters(params: Json) -> Json:
+    for p in params.get("parameter", []):
+        if (p.get("resource") or {}).get("resourceType") == "Claim":
+            return p["resource"]
+    raise Invalid("Parameters must carry the Claim in parameter 'resource'", "Parameters.parameter", "required")
+
+
+def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) -> Submission:
+    for element in ("identifier", "status", "use", "created", "insurer", "item"):
+        if not claim.get(element):
+            raise Invalid("required element is missing", f"{where}.{element}", "required")
+    claim_ids = [_identifier(i) for i in claim["identifier"] if i.get("value")]
+    if not claim_ids:
+        raise Invalid("the Claim identifier needs a value", f"{where}.identifier", "required")
+    cert_types = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE) | {
+        c for item in claim["item"] for c in _codes_of(item, codes.EXT_CERTIFICATION_TYPE)}
+    related = [r for r in claim.get("related", []) if _is_prior(r)]
+    related_keys = [k for r in related for k in _related_keys(r, refs)]
+    item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in claim["item"]]
+    claim_certs = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE)
+    cancel = claim.get("status") == "cancelled" or codes.CERT_CANCEL in claim_certs or (
+        related and all(codes.CERT_CANCEL in c for c in item_certs))
+
+    draft = CaseDraft(
+        source="fhir",
+        kind=Kind(codes.KIND_BY_USE.get(claim["use"], "prior-auth")),
+        priority=_priority(claim),
+        claim_ids=claim_ids,
+        submission_id=_identifier(bundle["identifier"]) if bundle else None,
+        claim_ref=f"Claim/{claim['id']}" if claim.get("id") else None,
+        use=claim["use"],
+        claim_type=_code(claim.get("type")),
+        response_shape="pas-bundle" if bundle else "claimresponse",
+        member=_member(refs.get(claim.get("patient")), _focal_coverage(claim, refs)),
+        patient_ref=(claim.get("patient") or {}).get("reference"),
+        insurer_ref=claim["insurer"].get("reference"),
+        providers=_providers(claim, refs),
+        diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
+        items=[_item(i) for i in claim["item"]],
+        parties=_parties(claim, refs) if bundle else [],
+    )
+    key, key_where = (draft.submission_id, "Bundle.identifier") if bundle else (claim_ids[0], f"{where}.identifier")
+    return Submission(
+        key=key,
+        key_expression=key_where,
+        sha256=content_hash(bundle or claim),
+        intent=Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW),
+        related=related_keys,
+        related_expression=f"{where}.related[0].claim" if related else None,
+        appeal=bool(cert_types & codes.APPEAL_CERTIFICATIONS),
+        draft=draft,
+    )
+
+
+def content_hash(resource: Json) -> str:
+    """Hash of what was sent, ignoring the envelope's send time and server metadata, so that a
+    retransmission of the same request is recognised as a replay."""
+    content = {k: v for k, v in resource.items() if k not in ("timestamp", "meta")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _is_prior(related: Json) -> bool:
+    return any(c.get("code") == "prior" for c in (related.get("relationship") or {}).get("coding", []))
+
+
+def _related_keys(related: Json, refs: References) -> list[str]:
+    ref = related.get("claim") or {}
+    keys = []
+    if ident := ref.get("identifier"):
+        keys.append(_identifier(ident).key)
+    if target := refs.get(ref):
+        keys += [_identifier(i).key for i in target.get("identifier", []) if i.get("value")]
+    if r := ref.get("reference"):
+        keys.append("Claim/" + r.rstrip("/").split("/")[-1])
+    return keys
+
+
+def _priority(claim: Json) -> Priority:
+    signals = {(c.get("system"), c.get("code")) for c in (claim.get("priority") or {}).get("coding", [])}
+    for holder in [claim, *claim["item"]]:
+        for ext in holder.get("extension", []):
+            if ext.get("url") in (codes.EXT_LEVEL_OF_SERVICE, codes.EXT_CERTIFICATION_TYPE):
+                signals |= {(c.get("system"), c.get("code")) for c in
+                            (ext.get("valueCodeableConcept") or {}).get("coding", [])}
+    return Priority.EXPEDITED if signals & codes.EXPEDITED_SIGNALS else Priority.STANDARD
+
+
+def _item(item: Json) -> Item:
+    period = item.get("servicedPeriod")
+    date = item.get("servicedDate")
+    return Item(
+        sequence=item["sequence"],
+        service=_code(item.get("productOrService")),
+        modifiers=[c for m in item.get("modifier", []) for c in [_code(m)] if c for c in [c.code]],
+        quantity=(item.get("quantity") or {}).get("value"),
+        serviced=Period(start=date, end=date) if date else (Period(**period) if period else None),
+        category=_code(item.get("category")),
+        certification_type=next(iter(_codes_of(item, codes.EXT_CERTIFICATION_TYPE)), None),
+        request_type=next(iter(_codes_of(item, codes.EXT_REQUEST_TYPE)), None),
+        trace_numbers=[_identifier(e["valueIdentifier"]) for e in item.get("extension", [])
+                       if e.get("url") == codes.EXT_ITEM_TRACE_NUMBER and e.get("valueIdentifier")],
+        cancelled=any(e.get("url") == codes.EXT_INFO_CANCELLED and e.get("valueBoolean")
+                      for e in item.get("modifierExtension", [])),
+    )
+
+
+def _member(patient: Json | None, coverage: Json | None) -> Member:
+    patient, coverage = patient or {}, coverage or {}
+    name = (patient.get("name") or [{}])[0]
+    return Member(
+        identifiers=[_identifier(i) for i in patient.get("identifier", []) if i.get("value")],
+        family=name.get("family"),
+        given=name.get("given", []),
+        birth_date=patient.get("birthDate"),
+        gender=patient.get("gender"),
+        subscriber_id=coverage.get("subscriberId"),
+        coverage_ids=[_identifier(i) for i in coverage.get("identifier", []) if i.get("value")],
+        payor=((coverage.get("payor") or [{}])[0]).get("reference"),
+    )
+
+
+def _focal_coverage(claim: Json, refs: References) -> Json | None:
+    insurance = claim.get("insurance") or []
+    focal = next((i for i in insurance if i.get("focal")), insurance[0] if insurance else None)
+    return refs.get((focal or {}).get("coverage"))
+
+
+def _providers(claim: Json, refs: References) -> list[Provider]:
+    named = [("requesting", claim.get("provider"))] + [("servicing", t.get("provider")) for t in
+                                                       claim.get("careTeam", [])]
+    return [_provider(role, ref, refs) for role, ref in named if ref]
+
+
+def _provider(role: str, ref: Json, refs: References) -> Provider:
+    res = refs.get(ref) or {}
+    if res.get("resourceType") == "PractitionerRole":
+        res = refs.get(res.get("practitioner")) or refs.get(res.get("organization")) or res
+    name = res.get("name")
+    if isinstance(name, list):
+        first = name[0] if name else {}
+        name = " ".join([*first.get("given", []), first.get("family", "")]).strip() or None
+    npi = next((i.get("value") for i in res.get("identifier", []) if i.get("system") == codes.NPI), None)
+    return Provider(role=role, name=name, npi=npi, reference=ref.get("reference"))
+
+
+def _parties(claim: Json, refs: References) -> list[Json]:
+    """Patient, insurer and requestor as sent, with their fullUrl: the PAS response Bundle carries them."""
+    out: dict[str, Json] = {}
+
+    def keep(ref: Json | None) -> Json | None:
+        entry = refs.entry(ref)
+        if entry is not None:
+            out[ref["reference"]] = {"reference": ref["reference"], "fullUrl": entry.get("fullUrl", ref["reference"]),
+                                     "resource": entry["resource"]}
+            return entry["resource"]
+        return None
+
+    for ref in (claim.get("patient"), claim.get("insurer"), claim.get("provider")):
+        res = keep(ref)
+        if res is not None and res.get("resourceType") == "PractitionerRole":
+            keep(res.get("practitioner"))
+            keep(res.get("organization"))
+    return list(out.values())
+
+
+def _codes_of(holder: Json, url: str) -> set[str]:
+    return {c.get("code") for e in holder.get("extension", []) if e.get("url") == url
+            for c in (e.get("valueCodeableConcept") or {}).get("coding", [])}
+
+
+def _identifier(ident: Json) -> Identifier:
+    return Identifier(system=ident.get("system"), value=str(ident.get("value", "")))
+
+
+def _code(concept: Json | None) -> Code | None:
+    coding = ((concept or {}).get("coding") or [None])[0]
+    if not coding or not coding.get("code"):
+        return None
+    return Code(system=coding.get("system"), code=coding["code"], display=coding.get("display"))
+
+
+def inquiry_keys(body: Any) -> tuple[list[str], set[str]]:
+    """A PAS Inquiry: the member lookup keys and provider NPIs to match cases on."""
+    claim, refs, where = claim_of(body)
+    member = _member(refs.get(claim.get("patient")), _focal_coverage(claim, refs))
+    if not member.lookup_keys:
+        raise Invalid("the inquiry must identify the member", f"{where}.patient", "required")
+    npis = {p.npi for p in _providers(claim, refs) if p.npi}
+    if not npis:
+        raise Invalid("the inquiry must identify the provider by NPI", f"{where}.provider", "required")
+    return member.lookup_keys, npis

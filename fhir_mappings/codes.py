@@ -1,0 +1,50 @@
+"""Canonical URLs and code systems used on the FHIR wire (R4 4.0.1, Da Vinci PAS 2.2.1)."""
+
+PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
+PAS_CLAIMRESPONSE = PAS + "profile-claimresponse"
+PAS_RESPONSE_BUNDLE = PAS + "profile-pas-response-bundle"
+PAS_INQUIRY_RESPONSE_BUNDLE = PAS + "profile-pas-inquiry-response-bundle"
+PAS_CLAIM_INQUIRY_RESPONSE = PAS + "profile-claiminquiryresponse"
+
+EXT_CERTIFICATION_TYPE = PAS + "extension-certificationType"
+EXT_REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
+EXT_LEVEL_OF_SERVICE = PAS + "extension-levelOfServiceCode"
+EXT_ITEM_TRACE_NUMBER = PAS + "extension-itemTraceNumber"
+EXT_INFO_CANCELLED = PAS + "modifierextension-infoCancelled"
+EXT_INFO_CHANGED = PAS + "extension-infoChanged"
+EXT_REVIEW_ACTION = PAS + "extension-reviewAction"
+EXT_REVIEW_ACTION_CODE = PAS + "extension-reviewActionCode"
+EXT_ITEM_PREAUTH_PERIOD = PAS + "extension-itemPreAuthPeriod"
+
+X12_REVIEW_ACTION = "https://codesystem.x12.org/005010/306"  # HCR01
+X12_REVIEW_REASON = "https://codesystem.x12.org/external/886"  # HCR03
+X12_CERTIFICATION_TYPE = "https://codesystem.x12.org/005010/1322"  # UM02
+X12_LEVEL_OF_SERVICE = "https://codesystem.x12.org/005010/1338"  # UM06
+PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
+ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
+RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
+NPI = "http://hl7.org/fhir/sid/us-npi"
+CLAIMBRIDGE_PREAUTH = "urn:claimbridge:preauth-ref"
+CLAIMBRIDGE_CASE = "urn:claimbridge:case"
+
+# X12 1322 certification types (PAS certificationType)
+CERT_APPEAL_IMMEDIATE = "1"
+CERT_APPEAL_URGENT = "2"
+CERT_CANCEL = "3"
+APPEAL_CERTIFICATIONS = frozenset({CERT_APPEAL_IMMEDIATE, CERT_APPEAL_URGENT})
+
+# Any of these on the Claim or an item makes the case expedited.
+EXPEDITED_SIGNALS = frozenset({
+    (PROCESS_PRIORITY, "stat"),  # Claim.priority
+    (X12_LEVEL_OF_SERVICE, "U"),  # levelOfServiceCode: Urgent
+    (X12_LEVEL_OF_SERVICE, "03"),  # levelOfServiceCode: Emergency
+    (X12_CERTIFICATION_TYPE, CERT_APPEAL_IMMEDIATE),
+    (X12_CERTIFICATION_TYPE, CERT_APPEAL_URGENT),
+})
+
+# Claim.use -> case kind
+KIND_BY_USE = {
+    "preauthorization": "prior-auth",
+    "predetermination": "prior-auth",
+    "claim": "claim",
+}

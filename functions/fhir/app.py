@@ -1,0 +1,21 @@
+"""FHIR API function: /fhir/metadata, Claim/$submit, Claim/$inquire, ClaimResponse read/search."""
+from __future__ import annotations
+
+from functions import http
+from functions.fhir import claim, claim_response
+from fhir_mappings.capability import capability_statement
+
+app = http.create_app()
+app.include_router(claim.router)
+app.include_router(claim_response.router)
+
+VERSION = "0.1.0"
+
+
+@app.get("/fhir/metadata")
+def metadata():
+    return http.fhir(200, capability_statement(http.base_url(app), VERSION, "2026-11-23"))
+
+
+def lambda_handler(event, context):
+    return http.resolve(app, event, context)

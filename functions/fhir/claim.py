@@ -1,0 +1,38 @@
+"""Claim operations: $submit and $inquire."""
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from fhir_mappings.case_to_claimresponse import inquiry_response, submit_response
+from fhir_mappings.claim_to_case import inquiry_keys, submission_from_fhir
+from functions import http
+from functions.bootstrap import services
+from review import services as cases
+from review.errors import NotFound
+
+router = Router()
+
+
+@router.post("/fhir/Claim/<operation>")
+def claim_operation(operation: str):
+    if operation == "$submit":
+        return submit()
+    if operation == "$inquire":
+        return inquire()
+    raise NotFound(f"operation {operation[:40]!r} is not supported on Claim")
+
+
+def submit():
+    body = http.json_body(router)
+    submission = submission_from_fhir(body)
+    svc = services()
+    case = cases.submit(svc.store, svc.archive, svc.clock, http.partner_id(router), submission,
+                        router.current_event.decoded_body.encode(), http.FHIR_JSON)
+    http.logger.info("submission accepted", extra={"case_id": case.id, "kind": case.kind.value})
+    return http.fhir(200, submit_response(case, http.base_url(router)))
+
+
+def inquire():
+    member_keys, provider_ids = inquiry_keys(http.json_body(router))
+    matches = cases.inquire(services().store, http.partner_id(router), member_keys, provider_ids)
+    return http.fhir(200, inquiry_response(matches, http.base_url(router)))
