@@ -3,6 +3,7 @@ partner, and the one place where errors become status codes with an OperationOut
 from __future__ import annotations
 
 import json
+import traceback
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -60,8 +61,9 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(Exception)
     def unexpected(err: Exception) -> Response:
-        # Type only: messages of library exceptions may quote request content.
-        logger.error("unhandled error", extra={"error_type": type(err).__name__})
+        # Type and code locations only: messages of library exceptions may quote request content.
+        where = [f"{'/'.join(f.filename.rsplit('/', 2)[-2:])}:{f.lineno}" for f in traceback.extract_tb(err.__traceback__)]
+        logger.error("unhandled error", extra={"error_type": type(err).__name__, "at": where[-6:]})
         return Response(status_code=500, content_type=FHIR_JSON, body="")
 
     return app

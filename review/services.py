@@ -73,8 +73,7 @@ def _create(store: CaseStore, now: datetime, partner_id: str, sub: Submission, r
     kind = Kind.APPEAL if original is not None or sub.appeal else draft.kind
     pre_service = original.kind is not Kind.CLAIM if original else draft.kind is not Kind.CLAIM
     case = Case(
-        **dict(draft),
-        kind=kind,
+        **{**dict(draft), "kind": kind},
         id=rules.new_case_id(now),
         partner_id=partner_id,
         received_at=now,

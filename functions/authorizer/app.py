@@ -1,6 +1,6 @@
 """API Gateway TOKEN authorizer: bearer token -> partner id, from the partner registry.
 
-The registry is a SecureString SSM parameter on AWS (PARTNERS_PARAMETER) or a file locally
+The registry is a Secrets Manager secret on AWS (PARTNERS_SECRET) or a file locally
 (PARTNERS_FILE). Unknown tokens raise "Unauthorized", which API Gateway turns into a 401
 whose body (an OperationOutcome) is the UNAUTHORIZED gateway response in template.yaml.
 """
@@ -16,10 +16,10 @@ from adapters.partners import PartnerRegistry
 def registry() -> PartnerRegistry:
     if path := os.environ.get("PARTNERS_FILE"):
         return _from_file(path)
-    from aws_lambda_powertools.utilities.parameters import get_parameter
+    from aws_lambda_powertools.utilities.parameters import get_secret
 
-    # Cached for 5 minutes, so a rotated token takes effect without a deploy.
-    return _from_text(get_parameter(os.environ["PARTNERS_PARAMETER"], decrypt=True, max_age=300))
+    # Cached for 5 minutes, so a changed registry takes effect without a deploy.
+    return _from_text(get_secret(os.environ["PARTNERS_SECRET"], max_age=300))
 
 
 @lru_cache(maxsize=4)

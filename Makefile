@@ -1,0 +1,37 @@
+# make run   - install into .venv and start the local stack (claimbridge serve)
+# make test  - lint the template, scan it, run every test
+# make bench - the benchmark (ratios measured in the same run)
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+ARGS ?=
+
+.PHONY: run test bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.local: $(BIN)/python pyproject.toml requirements.txt
+	$(BIN)/pip install -q -e '.[local]'
+	touch $@
+
+$(VENV)/.dev: $(BIN)/python pyproject.toml requirements.txt
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(VENV)/.local $@
+
+run: $(VENV)/.local
+	$(BIN)/claimbridge serve $(ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,68 @@
+"""`claimbridge` command line: `claimbridge serve` runs the whole stack on this machine."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import signal
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+DEFAULT_PARTNERS = Path(__file__).with_name("partners.yaml")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="claimbridge", description="claims-integration adapter")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and an embedded DynamoDB on this machine")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--mllp-port", type=int, default=2575,
+                       help="HL7 v2 MLLP listener port (the listener arrives with HL7 intake)")
+    serve.add_argument("--partners", default=str(DEFAULT_PARTNERS), help="partners YAML file")
+    args = parser.parse_args(argv)
+    return serve_forever(args)
+
+
+def serve_forever(args: argparse.Namespace) -> int:
+    from .stack import LocalStack
+
+    partners = Path(args.partners)
+    doc = yaml.safe_load(partners.read_text()) or {}
+    demo_token = doc.get("local_demo_token")
+    if demo_token and not ipaddress.ip_address(_resolve(args.host)).is_loopback:
+        print("claimbridge: the demo partners file is for loopback only; pass --partners", file=sys.stderr)
+        return 2
+    try:
+        stack = LocalStack(args.host, args.port, str(partners)).start()
+    except OSError as err:
+        print(f"claimbridge: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
+        return 1
+    with urllib.request.urlopen(f"{stack.base_url}/fhir/metadata", timeout=30) as ready:
+        assert ready.status == 200
+    print(f"claimbridge serving {stack.base_url}/fhir  (reviewer API {stack.base_url}/cases)", flush=True)
+    if stack.aws_endpoint:
+        print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}", flush=True)
+    if demo_token:
+        print(f"demo partner token: {demo_token}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    stack.stop()
+    return 0
+
+
+def _resolve(host: str) -> str:
+    import socket
+
+    return socket.gethostbyname(host)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The local stack: one process that stands in for API Gateway, Lambda, DynamoDB and S3.
+
+- DynamoDB and S3 are moto's server on a free loopback port (unless CLAIMBRIDGE_DYNAMODB_ENDPOINT
+  points elsewhere), with the tables and buckets of template.yaml.
+- HTTP requests become API Gateway REST proxy events, authorized by the template's own Lambda
+  authorizer and handed to the same handlers Lambda runs.
+"""
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import os
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from .topology import Route, Topology
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+LOCAL_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+    # moto 5.2 with boto3 1.44: account-id endpoints break DynamoDB calls
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+class LambdaContext:
+    def __init__(self, function: str):
+        self.function_name = function
+        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = 1024
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:000000000000:function:{function}"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 29_000
+
+
+def load_handler(dotted: str) -> Callable:
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+class Gateway:
+    """API Gateway REST API semantics over the template's routes."""
+
+    def __init__(self, topology: Topology):
+        self.topology = topology
+        self.routes = topology.routes
+        self.authorizer = topology.authorizer_handler
+        self._locks: dict[str, threading.Lock] = {r.function: threading.Lock() for r in self.routes}
+
+    def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
+               source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(raw_path)
+        path = unquote(url.path)
+        route, params = self._match(method, path)
+        if route is None:
+            return 404 if params is None else 405, {"Content-Type": "application/json"}, \
+                b'{"message":"Missing Authentication Token"}'
+        if len(body) > MAX_REQUEST_BYTES:
+            return self._gateway_response("REQUEST_TOO_LARGE")
+        context = {}
+        if route.authorized:
+            context = self._authorize(headers.get("Authorization") or headers.get("authorization"), route)
+            if context is None:
+                return self._gateway_response("UNAUTHORIZED")
+        headers = {"X-Forwarded-Proto": "http", **headers}  # API Gateway sets it; here the scheme is http
+        event = self._event(route, method, path, url.query, headers, body, params, context, source_ip)
+        with self._locks[route.function]:  # one request at a time per function, as in one Lambda container
+            result = load_handler(route.handler)(event, LambdaContext(route.function))
+        out_headers = dict(result.get("headers") or {})
+        for k, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[k] = ", ".join(values)
+        payload = result.get("body") or ""
+        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+        return int(result["statusCode"]), out_headers, data
+
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict | None]:
+        seen_path = False
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if m:
+                seen_path = True
+                if route.method in (method, "ANY"):
+                    return route, m.groupdict()
+        return None, ({} if seen_path else None)
+
+    def _authorize(self, token: str | None, route: Route) -> dict | None:
+        event = {"type": "TOKEN", "authorizationToken": token or "",
+                 "methodArn": f"arn:aws:execute-api:us-east-1:000000000000:local/local/{route.method}{route.path}"}
+        try:
+            policy = load_handler(self.authorizer)(event, LambdaContext("AuthorizerFunction"))
+        except Exception:  # the authorizer's "Unauthorized"
+            return None
+        allowed = any(s["Effect"] == "Allow" for s in policy["policyDocument"]["Statement"])
+        return {"principalId": policy["principalId"], **policy.get("context", {})} if allowed else None
+
+    def _gateway_response(self, kind: str) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = self.topology.gateway_response(kind)
+        return status, headers, body.encode()
+
+    @staticmethod
+    def _event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+               params: dict, authorizer: dict, source_ip: str) -> dict[str, Any]:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        multi_query: dict[str, list[str]] = {}
+        for k, v in pairs:
+            multi_query.setdefault(k, []).append(v)
+        try:
+            text, encoded = (body.decode("utf-8") if body else None), False
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+        return {
+            "resource": route.path,
+            "path": path,
+            "httpMethod": method,
+            "headers": dict(headers),
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": dict(pairs) or None,
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": params or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path, "httpMethod": method, "path": path, "stage": "local",
+                "requestId": str(uuid.uuid4()), "accountId": "000000000000", "apiId": "local",
+                "identity": {"sourceIp": source_ip}, "authorizer": authorizer or None,
+            },
+            "body": text,
+            "isBase64Encoded": encoded,
+        }
+
+
+class LocalStack:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, partners_file: str | None = None,
+                 topology: Topology | None = None):
+        self.host, self.port = host, port
+        self.partners_file = partners_file
+        self.topology = topology or Topology.load()
+        self._moto = None
+        self._http: ThreadingHTTPServer | None = None
+        self.aws_endpoint: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._http.server_address[:2] if self._http else (self.host, self.port)
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalStack:
+        names = self._start_storage()
+        os.environ.update(self.topology.environment(names))
+        if self.partners_file:
+            os.environ["PARTNERS_FILE"] = os.path.abspath(self.partners_file)
+        gateway = Gateway(self.topology)
+        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(gateway))
+        self._http.daemon_threads = True
+        threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
+        return self
+
+    def stop(self) -> None:
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._moto:
+            self._moto.stop()
+
+    def _start_storage(self) -> dict[str, str]:
+        """Start (or point at) DynamoDB and S3; create the template's tables and buckets."""
+        import boto3
+
+        for k, v in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(k, v)
+        dynamodb_endpoint = os.environ.get("CLAIMBRIDGE_DYNAMODB_ENDPOINT")
+        s3_endpoint = os.environ.get("CLAIMBRIDGE_S3_ENDPOINT")
+        if not (dynamodb_endpoint and s3_endpoint):
+            import logging
+
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.aws_endpoint = f"http://{host}:{port}"
+            dynamodb_endpoint = dynamodb_endpoint or self.aws_endpoint
+            s3_endpoint = s3_endpoint or self.aws_endpoint
+        os.environ["CLAIMBRIDGE_DYNAMODB_ENDPOINT"] = dynamodb_endpoint
+        os.environ["CLAIMBRIDGE_S3_ENDPOINT"] = s3_endpoint
+
+        dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
+        existing = set(dynamodb.list_tables()["TableNames"])
+        names = {}
+        for logical, params in self.topology.tables.items():
+            names[logical] = f"claimbridge-{logical}"
+            if names[logical] not in existing:
+                dynamodb.create_table(TableName=names[logical], **params)
+        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+        have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+        for logical in self.topology.buckets:
+            names[logical] = f"claimbridge-{logical.lower()}"
+            if names[logical] not in have:
+                s3.create_bucket(Bucket=names[logical])
+        return names
+
+
+def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                status, headers, body = gateway._gateway_response("REQUEST_TOO_LARGE")
+                self.close_connection = True
+            else:
+                data = self.rfile.read(length) if length else b""
+                try:
+                    status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()),
+                                                           data, self.client_address[0])
+                except Exception:  # the Lambda service's answer to a crashed function
+                    status, headers, body = 502, {"Content-Type": "application/json"}, \
+                        json.dumps({"message": "Internal server error"}).encode()
+            self.send_response(status)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # request lines may carry identifiers; the handlers log what is safe
+
+    return Handler

@@ -1,0 +1,110 @@
+"""Reads template.yaml: the routes, tables, buckets and gateway responses the local stack stands up.
+
+The template is the one description of the topology; nothing here restates it.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Keeps CloudFormation short-form tags (!Ref, !GetAtt, !Sub...) as {"Ref": x} style dicts."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if name == "Fn::GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # API Gateway resource path, e.g. /cases/{case_id}
+    handler: str  # module.function
+    authorized: bool
+    function: str
+
+    @property
+    def pattern(self) -> re.Pattern:
+        regex = re.sub(r"\\\{(\w+)(?:\\\+)?\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+
+@dataclass(frozen=True)
+class Topology:
+    template: dict
+
+    @classmethod
+    def load(cls, path: Path = TEMPLATE) -> Topology:
+        return cls(yaml.load(path.read_text(), Loader=_CfnLoader))
+
+    def resources(self, type_: str) -> dict[str, dict]:
+        return {k: v for k, v in self.template["Resources"].items() if v["Type"] == type_}
+
+    @property
+    def tables(self) -> dict[str, dict]:
+        """Logical id -> CreateTable parameters (less the name)."""
+        out = {}
+        for name, res in self.resources("AWS::DynamoDB::Table").items():
+            props = res["Properties"]
+            params = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
+                                            "BillingMode") if k in props}
+            if "StreamSpecification" in props:
+                params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
+            out[name] = params
+        return out
+
+    @property
+    def buckets(self) -> list[str]:
+        return list(self.resources("AWS::S3::Bucket"))
+
+    def _api(self) -> dict:
+        return next(iter(self.resources("AWS::Serverless::Api").values()))["Properties"]
+
+    @property
+    def authorizer_handler(self) -> str:
+        auth = self._api()["Auth"]
+        arn = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]
+        return self.template["Resources"][arn["Fn::GetAtt"][0]]["Properties"]["Handler"]
+
+    def gateway_response(self, kind: str) -> tuple[int, dict[str, str], str]:
+        spec = self._api()["GatewayResponses"][kind]
+        headers = {k: v.strip("'") for k, v in spec.get("ResponseParameters", {}).get("Headers", {}).items()}
+        return int(spec["StatusCode"]), headers, spec["ResponseTemplates"]["application/json"]
+
+    @property
+    def routes(self) -> list[Route]:
+        routes = []
+        for name, fn in self.resources("AWS::Serverless::Function").items():
+            for event in (fn["Properties"].get("Events") or {}).values():
+                if event["Type"] != "Api":
+                    continue
+                props = event["Properties"]
+                auth = (props.get("Auth") or {}).get("Authorizer")
+                routes.append(Route(props["Method"].upper(), props["Path"], fn["Properties"]["Handler"],
+                                    auth != "NONE", name))
+        # Literal segments win over parameters, as in API Gateway.
+        return sorted(routes, key=lambda r: r.path.count("{"))
+
+    def environment(self, names: dict[str, str]) -> dict[str, str]:
+        """Globals environment with each !Ref replaced by the local name of the resource."""
+        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
+        return {k: names[v["Ref"]] if isinstance(v, dict) else str(v) for k, v in variables.items()}
