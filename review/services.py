@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from . import rules
-from .errors import Conflict, NotFound, StaleVersion
+from .errors import Conflict, Invalid, NotFound, StaleVersion
 from .model import Case, Event, Intent, Kind, Period, RawPayload, Status, Submission
 
 
@@ -90,7 +90,7 @@ def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, ra
     """An update, cancel or appeal naming an earlier claim."""
     original = store.find_latest(partner_id, sub.related)
     if original is None:
-        raise NotFound("the related claim is not known", sub.related_expression)
+        raise Invalid("the related claim is not known", sub.related_expression, "not-found")
     if sub.appeal or original.status is Status.DECIDED:
         return _create(store, now, partner_id, sub, raw, original=original)
     if sub.intent is Intent.CANCEL:

@@ -1,0 +1,72 @@
+"""In-memory store and archive with the same contract as the AWS adapters: for unit tests of the
+use cases and for the benchmark, where I/O must not count."""
+from __future__ import annotations
+
+import hashlib
+
+from review.errors import StaleVersion
+from review.model import Case, Event, RawPayload, Submission
+from review.services import DuplicateSubmission, SubmissionRecord
+
+
+class MemoryCaseStore:
+    def __init__(self) -> None:
+        self.cases: dict[str, Case] = {}
+        self.events: dict[str, list[Event]] = {}
+        self.submissions: dict[tuple[str, str], SubmissionRecord] = {}
+        self.lookups: dict[tuple[str, str], list[str]] = {}
+        self.writes = 0
+
+    def create(self, case: Case, submission: Submission, event: Event) -> None:
+        self._claim(case, submission)
+        self._commit(case, event, case.lookup_keys)
+
+    def replace(self, case: Case, expected_version: int, event: Event, submission: Submission | None = None) -> None:
+        if self.cases[case.id].version != expected_version:
+            raise StaleVersion("the case changed meanwhile; re-read it and retry", "version")
+        if submission is not None:
+            self._claim(case, submission)
+        self._commit(case, event, submission.draft.claim_keys if submission else [])
+
+    def _claim(self, case: Case, submission: Submission) -> None:
+        key = (case.partner_id, submission.key.key)
+        if key in self.submissions:
+            raise DuplicateSubmission(self.submissions[key])
+        self.submissions[key] = SubmissionRecord(case.id, submission.sha256)
+
+    def _commit(self, case: Case, event: Event, keys: list[str]) -> None:
+        self.writes += 1
+        self.cases[case.id] = case
+        self.events.setdefault(case.id, []).append(event)
+        for k in keys:
+            ids = self.lookups.setdefault((case.partner_id, k), [])
+            if case.id not in ids:
+                ids.append(case.id)
+
+    def get(self, case_id: str) -> Case | None:
+        return self.cases.get(case_id)
+
+    def find_latest(self, partner_id: str, keys: list[str]) -> Case | None:
+        ids = [i for k in keys for i in self.lookups.get((partner_id, k), [])]
+        return self.cases[max(ids)] if ids else None
+
+    def find_all(self, partner_id: str, key: str) -> list[Case]:
+        return [self.cases[i] for i in sorted(self.lookups.get((partner_id, key), []), reverse=True)]
+
+    def history(self, case_id: str) -> list[Event]:
+        return list(self.events.get(case_id, []))
+
+    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
+        open_ = [c for c in self.cases.values() if c.partner_id == partner_id and c.status.value == status]
+        return sorted(open_, key=lambda c: c.due_at)[:limit]
+
+
+class MemoryArchive:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload:
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"inbound/{partner_id}/{digest}"
+        self.objects[key] = body
+        return RawPayload(key=key, sha256=digest, content_type=content_type, size=len(body))

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+PAS_DIR = CORPUS / "fhir" / "davinci-pas"
+R4_DIR = CORPUS / "fhir" / "r4-spec"
+
+
+def corpus_files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.glob(pattern)) if folder.is_dir() else []
+
+
+def is_request_bundle(path: Path) -> bool:
+    doc = json.loads(path.read_bytes())
+    return doc.get("resourceType") == "Bundle" and "pas-request-bundle" in json.dumps(doc.get("meta", {}))
+
+
+PAS_REQUEST_BUNDLES = [p for p in corpus_files(PAS_DIR, "Bundle-*.json") if is_request_bundle(p)]
+R4_CLAIMS = corpus_files(R4_DIR, "Claim-*.json")
+
+
+@pytest.fixture
+def corpus_json():
+    def load(path: Path) -> dict:
+        if not path.exists():
+            pytest.skip("../shared/corpus is not present")
+        return json.loads(path.read_bytes())
+    return load
