@@ -97,7 +97,14 @@ def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, ra
         changed, what = rules.cancel(original), "cancelled"
     else:
         changed, what = rules.apply_update(original, sub.draft.items), "updated"
-    changed = changed.model_copy(update={"version": original.version + 1, "raw": raw})
+    changed = changed.model_copy(update={
+        "version": original.version + 1,
+        "raw": raw,
+        # The answer names the request just received.
+        "claim_ref": sub.draft.claim_ref or original.claim_ref,
+        "submission_id": sub.draft.submission_id or original.submission_id,
+        "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
+    })
     store.replace(changed, original.version, rules.event(now, what, status=changed.status.value), sub)
     return changed
 

@@ -1,0 +1,84 @@
+"""One local stack for the session: real HTTP to the handlers, moto's server as DynamoDB and S3."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+
+import boto3
+import pytest
+import requests
+
+from adapters.partners import token_hash
+from infra.local.stack import LocalStack
+
+PARTNERS = ["alpha", "beta", "gamma"] + [f"corpus{n}" for n in range(40)]
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass
+class Api:
+    base: str
+    partner: str
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer token-{self.partner}"}
+
+    def submit(self, body, content_type: str = FHIR_JSON, operation: str = "$submit") -> requests.Response:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(f"{self.base}/fhir/Claim/{operation}", data=data, timeout=30,
+                             headers={**self.headers, "Content-Type": content_type})
+
+    def get(self, path: str, **params) -> requests.Response:
+        return requests.get(f"{self.base}{path}", params=params, headers=self.headers, timeout=30)
+
+    def decide(self, case_id: str, version: int, *decisions: dict) -> requests.Response:
+        return requests.post(f"{self.base}/cases/{case_id}/determination", timeout=30, headers=self.headers,
+                             json={"version": version, "decisions": list(decisions)})
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    partners = tmp_path_factory.mktemp("partners") / "partners.yaml"
+    partners.write_text(json.dumps({"partners": [
+        {"id": p, "token_sha256": [token_hash(f"token-{p}")]} for p in PARTNERS]}))
+    stack = LocalStack("127.0.0.1", 0, str(partners)).start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(stack) -> str:
+    return stack.base_url
+
+
+@pytest.fixture
+def api(base_url):
+    return lambda partner="alpha": Api(base_url, partner)
+
+
+@pytest.fixture(scope="session")
+def dynamodb(stack):
+    return boto3.client("dynamodb", endpoint_url=stack.aws_endpoint)
+
+
+@pytest.fixture
+def case_count(dynamodb):
+    """Cases stored for a partner, read straight from the table (a test may Scan; requests never do)."""
+    import os
+
+    def count(partner: str) -> int:
+        pages = dynamodb.get_paginator("scan").paginate(TableName=os.environ["CASES_TABLE"])
+        kinds = Counter(i["partner"]["S"] for page in pages for i in page["Items"] if i["SK"]["S"] == "CASE")
+        return kinds[partner]
+    return count
+
+
+_fresh = iter(range(1000))
+
+
+@pytest.fixture
+def fresh_partner():
+    """A corpus partner nobody has used yet in this session."""
+    return f"corpus{next(_fresh)}"

@@ -1,0 +1,197 @@
+"""The FHIR API through real HTTP against the embedded DynamoDB endpoint."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fhir_mappings import codes
+from tests import factories as f
+from tests.conftest import PAS_DIR, PAS_REQUEST_BUNDLES, R4_CLAIMS
+
+
+def review_actions(resp: dict) -> list[str]:
+    return [e["valueCodeableConcept"]["coding"][0]["code"] for item in resp["item"] for adj in item["adjudication"]
+            for outer in adj.get("extension", []) for e in outer["extension"] if e["url"] == codes.EXT_REVIEW_ACTION_CODE]
+
+
+def outcome(resp, status: int, code: str, expression: str | None = None) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["Content-Type"].startswith("application/fhir+json")
+    body = resp.json()
+    assert body["resourceType"] == "OperationOutcome"
+    assert body["issue"][0]["code"] == code
+    if expression:
+        assert body["issue"][0]["expression"] == [expression]
+    return body
+
+
+def test_metadata_is_an_r4_capability_statement_without_a_token(base_url):
+    import requests
+    resp = requests.get(f"{base_url}/fhir/metadata", timeout=10)
+    assert resp.status_code == 200 and resp.json()["resourceType"] == "CapabilityStatement"
+
+
+@pytest.mark.parametrize("path", PAS_REQUEST_BUNDLES, ids=lambda p: p.name)
+def test_every_pas_request_bundle_is_accepted(path, corpus_json, api, fresh_partner, case_count):
+    client = api(fresh_partner)
+    body = corpus_json(path)
+    claim = body["entry"][0]["resource"]
+    if claim.get("related"):  # an update needs the claim it updates: send that first, as a submitter would
+        assert client.submit(corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationBundleExample.json")).status_code == 200
+    resp = client.submit(body)
+    assert resp.status_code == 200, resp.text
+    bundle = resp.json()
+    first = bundle["entry"][0]["resource"]
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    assert first["resourceType"] == "ClaimResponse" and first["outcome"] == "complete"
+    assert [i["itemSequence"] for i in first["item"]] == [i["sequence"] for i in claim["item"]]
+    assert set(review_actions(first)) <= {"A4", "C"} and "A4" in review_actions(first)
+    assert first["request"] == {"reference": f"Claim/{claim['id']}"}
+    assert {e["resource"]["resourceType"] for e in bundle["entry"][1:]} >= {"Patient", "Organization"}
+    assert case_count(fresh_partner) == 1
+    read = client.get(f"/fhir/ClaimResponse/{first['id']}")
+    assert read.status_code == 200 and read.json()["id"] == first["id"]
+
+
+@pytest.mark.parametrize("path", R4_CLAIMS, ids=lambda p: p.name)
+def test_bare_r4_claims_are_queued(path, corpus_json, api, fresh_partner, case_count):
+    resp = api(fresh_partner).submit(corpus_json(path))
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["resourceType"] == "ClaimResponse" and body["outcome"] == "queued"
+    assert case_count(fresh_partner) == 1
+
+
+def test_parameters_wrapping_a_claim_is_accepted(api):
+    resp = api().submit(f.parameters(f.claim("PARAM-1", use="claim")))
+    assert resp.status_code == 200 and resp.json()["outcome"] == "queued"
+
+
+def test_resubmission_is_idempotent_and_reuse_conflicts(api, case_count):
+    client = api("beta")
+    body = f.pas_bundle(f.claim("IDEM-1"), identifier="IDEM-BUNDLE")
+    first = client.submit(body).json()["entry"][0]["resource"]["id"]
+    resent = dict(body, timestamp="2026-11-24T09:00:00Z")  # a retransmission, stamped anew
+    again = client.submit(resent)
+    assert again.status_code == 200 and again.json()["entry"][0]["resource"]["id"] == first
+    changed = f.pas_bundle(f.claim("IDEM-1", items=2), identifier="IDEM-BUNDLE")
+    outcome(client.submit(changed), 409, "conflict", "Bundle.identifier")
+    bare = f.claim("IDEM-BARE", use="claim")
+    bare_id = client.submit(bare).json()["id"]
+    assert client.submit(bare).json()["id"] == bare_id
+    outcome(client.submit({**bare, "created": "2026-11-24T00:00:00Z"}), 409, "conflict", "Claim.identifier")
+    assert case_count("beta") == 2
+
+
+@pytest.mark.parametrize("body, content_type, status, code, expression", [
+    ("{not json", "application/fhir+json", 400, "structure", None),
+    (json.dumps({"resourceType": "Patient", "id": "x"}), "application/fhir+json", 400, "not-supported", "resourceType"),
+    (json.dumps({"resourceType": "Bundle", "type": "collection", "identifier": {"value": "E1"},
+                 "entry": [{"fullUrl": "urn:uuid:1", "resource": {"resourceType": "Patient"}}]}),
+     "application/fhir+json", 422, "required", "Bundle.entry[0].resource"),
+    (json.dumps({k: v for k, v in f.claim().items() if k != "patient"}), "application/fhir+json", 400, "required",
+     "Claim.patient"),
+    (json.dumps({**f.claim(), "item": []}), "application/json", 422, "required", "Claim.item"),
+    (json.dumps(f.claim()), "text/plain", 415, "not-supported", None),
+    (json.dumps(f.claim()), "application/xml", 415, "not-supported", None),
+])
+def test_bad_input_is_refused_with_an_outcome_and_stores_nothing(api, fresh_partner, case_count, body, content_type,
+                                                                  status, code, expression):
+    outcome(api(fresh_partner).submit(body, content_type), status, code, expression)
+    assert case_count(fresh_partner) == 0
+
+
+def test_body_over_5_mb_is_413(api, fresh_partner, case_count):
+    big = f.claim()
+    big["text"] = {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">" + "x" * (5 * 1024 * 1024) + "</div>"}
+    outcome(api(fresh_partner).submit(big), 413, "too-long")
+    assert case_count(fresh_partner) == 0
+
+
+def test_missing_or_unknown_token_is_401(base_url, fresh_partner, case_count):
+    import requests
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "token-alpha"}):
+        resp = requests.post(f"{base_url}/fhir/Claim/$submit", data=json.dumps(f.claim()), timeout=10,
+                             headers={**headers, "Content-Type": "application/fhir+json"})
+        outcome(resp, 401, "login")
+        assert requests.get(f"{base_url}/cases/x", headers=headers, timeout=10).status_code == 401
+
+
+def test_partners_see_only_their_own_cases(api):
+    alpha, gamma = api("alpha"), api("gamma")
+    cr = alpha.submit(f.pas_bundle(f.claim("ISO-1"), identifier="ISO-B")).json()["entry"][0]["resource"]
+    outcome(gamma.get(f"/fhir/ClaimResponse/{cr['id']}"), 404, "not-found")
+    outcome(gamma.get(f"/cases/{cr['id']}"), 404, "not-found")
+    outcome(gamma.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"}), 404, "not-found")
+    assert gamma.get("/fhir/ClaimResponse", identifier="urn:example:claims|ISO-1").json()["total"] == 0
+    outcome(gamma.get("/fhir/ClaimResponse/does-not-exist"), 404, "not-found")  # same answer as another's id
+    assert alpha.get(f"/cases/{cr['id']}").status_code == 200
+
+
+def test_determination_flows_into_the_claimresponse(api):
+    client = api("alpha")
+    cr = client.submit(f.pas_bundle(f.claim("DET-1", items=2), identifier="DET-B")).json()["entry"][0]["resource"]
+    case = client.get(f"/cases/{cr['id']}").json()
+    assert case["status"] == "pending-review" and case["version"] == 1 and case["kind"] == "prior-auth"
+    assert [e["type"] for e in case["history"]] == ["received"]
+    outcome(client.decide(cr["id"], 1, {"itemSequence": 2, "decision": "denied"}), 422, "required",
+            "decisions[0].reasonCode")
+    resp = client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"},
+                         {"itemSequence": 2, "decision": "denied", "reasonCode": "0U", "reasonText": "not covered"})
+    assert resp.status_code == 200 and resp.json()["status"] == "decided" and resp.json()["version"] == 2
+    outcome(client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"}), 409, "conflict", "version")
+    final = client.get(f"/fhir/ClaimResponse/{cr['id']}").json()
+    assert review_actions(final) == ["A1", "A3"] and final["outcome"] == "complete"
+    assert final["preAuthRef"] and final["preAuthPeriod"]["start"]
+    assert final["processNote"][0]["text"] == "not covered"
+    history = client.get(f"/cases/{cr['id']}").json()["history"]
+    assert [e["type"] for e in history] == ["received", "determination"]
+
+
+def test_claimresponse_search_by_request_and_identifier(api):
+    client = api("alpha")
+    cr = client.submit(f.pas_bundle(f.claim("SRCH-1", id="search-claim"), identifier="SRCH-B")).json()["entry"][0]["resource"]
+    for params in ({"request": "Claim/search-claim"}, {"identifier": "urn:example:claims|SRCH-1"},
+                   {"identifier": "SRCH-1"}):
+        found = client.get("/fhir/ClaimResponse", **params).json()
+        assert found["type"] == "searchset" and cr["id"] in [e["resource"]["id"] for e in found["entry"]], params
+    outcome(client.get("/fhir/ClaimResponse", patient="x"), 422, "not-supported", "patient")
+
+
+def test_update_and_cancel_of_the_corpus_homecare_request(api, corpus_json, fresh_partner, case_count):
+    client = api(fresh_partner)
+    original = client.submit(corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationBundleExample.json")).json()
+    update = client.submit(corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationUpdateBundleExample.json")).json()
+    case_id = original["entry"][0]["resource"]["id"]
+    assert update["entry"][0]["resource"]["id"] == case_id and case_count(fresh_partner) == 1
+    case = client.get(f"/cases/{case_id}").json()
+    assert [(i["sequence"], i.get("cancelled", False)) for i in case["items"]] == [(1, False), (2, True), (3, False)]
+    assert case["version"] == 2 and [e["type"] for e in case["history"]] == ["received", "updated"]
+    cancel = f.pas_bundle(f.claim("CANCEL-1", related="111099", claim_cert="3"), identifier="CANCEL-B")
+    cancel["entry"][0]["resource"]["related"][0]["claim"]["identifier"]["system"] = "http://example.org/PATIENT_EVENT_TRACE_NUMBER"
+    resp = client.submit(cancel)
+    assert resp.status_code == 200 and client.get(f"/cases/{case_id}").json()["status"] == "cancelled"
+
+
+def test_appeal_of_a_decided_claim_is_a_linked_case(api):
+    client = api("alpha")
+    cr = client.submit(f.pas_bundle(f.claim("APL-1"), identifier="APL-B1")).json()["entry"][0]["resource"]
+    client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "denied", "reasonCode": "0U"})
+    appeal = client.submit(f.pas_bundle(f.claim("APL-2", related="APL-1"), identifier="APL-B2")).json()
+    appeal_id = appeal["entry"][0]["resource"]["id"]
+    case = client.get(f"/cases/{appeal_id}").json()
+    assert appeal_id != cr["id"] and case["kind"] == "appeal" and case["original_case_id"] == cr["id"]
+    outcome(client.submit(f.pas_bundle(f.claim("APL-3", related="NOT-SEEN"), identifier="APL-B3")), 422,
+            "not-found", "Bundle.entry[0].resource.related[0].claim")
+
+
+def test_inquiry_matches_member_and_provider(api, corpus_json, fresh_partner):
+    client = api(fresh_partner)
+    outcome(client.submit(corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json"), operation="$inquire"),
+            404, "not-found")
+    submitted = client.submit(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json")).json()
+    resp = client.submit(corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json"), operation="$inquire")
+    assert resp.status_code == 200
+    first = resp.json()["entry"][0]["resource"]
+    assert first["resourceType"] == "ClaimResponse" and first["id"] == submitted["entry"][0]["resource"]["id"]
