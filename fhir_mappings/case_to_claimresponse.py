@@ -56,13 +56,14 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
         "created": _instant(case.decided_at or case.received_at),
         "insurer": ref(case.insurer_ref) if case.insurer_ref else {"display": "unknown"},
     }
-    if pas:
+    outcome = _outcome(case)
+    if pas and outcome != "queued":  # PAS outcomes are complete, error or partial
         resp["meta"] = {"profile": [codes.PAS_CLAIMRESPONSE]}
     requestor = next((p.reference for p in case.providers if p.role == "requesting" and p.reference), None)
     if requestor:
         resp["requestor"] = ref(requestor)
     resp["request"] = ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0])}
-    resp["outcome"] = _outcome(case)
+    resp["outcome"] = outcome
     if case.status is Status.CANCELLED:
         resp["disposition"] = "Cancelled at the submitter's request"
     if case.preauth_ref:

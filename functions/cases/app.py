@@ -5,7 +5,7 @@ import json
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions import http
@@ -55,8 +55,9 @@ def determine(case_id: str, request: Annotated[DeterminationRequest, Body()]):
 
 
 @app.get("/cases")
-def worklist(status: Annotated[Status, Query()] = Status.PENDING_REVIEW):
-    found = services().store.worklist(http.partner_id(app), status.value)
+def worklist():
+    """Open cases, soonest due first (the sparse Worklist index holds only open cases)."""
+    found = services().store.worklist(http.partner_id(app), Status.PENDING_REVIEW.value)
     body = {"cases": [{"id": c.id, "kind": c.kind, "priority": c.priority, "status": c.status,
                        "due_at": c.due_at.isoformat(), "version": c.version} for c in found]}
     return Response(200, "application/json", json.dumps(body))

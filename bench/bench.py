@@ -1,0 +1,151 @@
+"""claimbridge benchmark: `make bench`. Every figure is a ratio to a reference measured in the same run,
+because this machine is noisy; absolute times are printed only beside their budget.
+
+1. CPU per $submit of the largest PAS request Bundle (handler in-process, store faked)
+   vs fhir.resources parsing the same bytes into an R4B Bundle.       budget: <= 2.5x
+2. Cold start: import of each handler module plus its first request, in a fresh interpreter,
+   against the embedded DynamoDB endpoint.                            budget: <= 0.8 s
+3. DynamoDB calls per new submission, counted.                        budget: exactly 1 write
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep per-request log lines out of the figures
+CORPUS = ROOT.parent / "shared" / "corpus" / "fhir" / "davinci-pas"
+
+
+def largest_request_bundle() -> tuple[str, bytes]:
+    candidates = [p for p in CORPUS.glob("Bundle-*.json") if "pas-request-bundle" in p.read_text()] if CORPUS.is_dir() else []
+    candidates = [p for p in candidates if not json.loads(p.read_bytes())["entry"][0]["resource"].get("related")]
+    path = max(candidates, key=lambda p: p.stat().st_size) if candidates else ROOT / "examples" / "pas-request.json"
+    return path.name, path.read_bytes()
+
+
+def api_event(method: str, path: str, body: str | None = None, partner: str = "bench") -> dict:
+    headers = {"Host": "bench.local", "Content-Type": "application/fhir+json", "Authorization": "Bearer demo-token"}
+    return {"resource": path, "path": path, "httpMethod": method, "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()}, "queryStringParameters": None,
+            "multiValueQueryStringParameters": None, "pathParameters": None, "body": body, "isBase64Encoded": False,
+            "requestContext": {"stage": "v1", "requestId": "bench", "authorizer": {"partner_id": partner}}}
+
+
+def with_identifier(raw: bytes, n: int) -> str:
+    doc = json.loads(raw)
+    doc["identifier"] = {"system": "urn:bench", "value": f"bench-{n}"}
+    return json.dumps(doc)
+
+
+def cpu_per_submit(rounds: int = 15, per_round: int = 20) -> dict:
+    from datetime import datetime, timezone
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    from adapters.memory import MemoryArchive, MemoryCaseStore
+    from functions import bootstrap
+    from functions.fhir.app import lambda_handler
+
+    name, raw = largest_request_bundle()
+    store = MemoryCaseStore()
+    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime.now(timezone.utc))
+    bootstrap.override(lambda: services)
+    bodies = iter([with_identifier(raw, n) for n in range(rounds * per_round + 10)])
+    for _ in range(5):  # warm both paths
+        Bundle.model_validate_json(raw)
+        assert lambda_handler(api_event("POST", "/fhir/Claim/$submit", next(bodies)), None)["statusCode"] == 200
+    handler_t, parse_t = [], []
+    for _ in range(rounds):  # interleaved, so drift hits both alike
+        events = [api_event("POST", "/fhir/Claim/$submit", next(bodies)) for _ in range(per_round)]
+        t = time.process_time()
+        for ev in events:
+            lambda_handler(ev, None)
+        handler_t.append((time.process_time() - t) / per_round)
+        t = time.process_time()
+        for _ in range(per_round):
+            Bundle.model_validate_json(raw)
+        parse_t.append((time.process_time() - t) / per_round)
+    bootstrap.override(None)
+    h, p = statistics.median(handler_t), statistics.median(parse_t)
+    return {"bundle": name, "bytes": len(raw), "handler_ms": h * 1e3, "parse_ms": p * 1e3, "ratio": h / p,
+            "new_cases": len(store.cases)}
+
+
+COLD = """
+import json, sys, time
+t = time.perf_counter()
+import {module} as m
+event = json.loads(sys.argv[1])
+out = m.lambda_handler(event, None)
+elapsed = time.perf_counter() - t
+print(json.dumps({{"elapsed": elapsed, "result": str(out.get("statusCode", out.get("principalId")))}}))
+"""
+
+
+def cold_starts(env: dict[str, str], body: str) -> list[dict]:
+    arn = "arn:aws:execute-api:us-east-1:0:local/local/POST/fhir/Claim/$submit"
+    cases = [
+        ("functions.fhir.app", api_event("POST", "/fhir/Claim/$submit", body, partner="cold")),
+        ("functions.cases.app", api_event("GET", "/cases/none", partner="cold")),
+        ("functions.authorizer.app", {"type": "TOKEN", "authorizationToken": "Bearer demo-token", "methodArn": arn}),
+    ]
+    out = []
+    for module, event in cases:
+        runs = []
+        for _ in range(3):
+            proc = subprocess.run([sys.executable, "-c", COLD.format(module=module), json.dumps(event)], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, check=True)
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out.append({"module": module, "seconds": statistics.median(r["elapsed"] for r in runs),
+                    "result": runs[0]["result"]})
+    return out
+
+
+def dynamodb_calls(body: str) -> list[str]:
+    from functions import bootstrap
+    from functions.fhir.app import lambda_handler
+
+    bootstrap.override(None)
+    lambda_handler(api_event("GET", "/fhir/metadata"), None)
+    client = bootstrap.services().store.client
+    calls: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
+    assert lambda_handler(api_event("POST", "/fhir/Claim/$submit", body, partner="calls"), None)["statusCode"] == 200
+    return calls
+
+
+def main() -> int:
+    from infra.local.stack import LocalStack
+
+    print("claimbridge benchmark (ratios from this run; see bench/bench.py)\n")
+    cpu = cpu_per_submit()
+    print(f"1. CPU per $submit of {cpu['bundle']} ({cpu['bytes']} bytes), handler in-process, store faked")
+    print(f"   handler {cpu['handler_ms']:.2f} ms / R4B Bundle parse {cpu['parse_ms']:.2f} ms = "
+          f"{cpu['ratio']:.2f}x   (budget 2.5x)  {'OK' if cpu['ratio'] <= 2.5 else 'OVER'}")
+
+    stack = LocalStack("127.0.0.1", 0, str(ROOT / "infra" / "local" / "partners.yaml")).start()
+    try:
+        _, raw = largest_request_bundle()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        print("\n2. Cold start: import + first request, fresh interpreter, embedded DynamoDB (median of 3)")
+        for c in cold_starts(env, with_identifier(raw, 10**6)):
+            print(f"   {c['module']:<26} {c['seconds']:.3f} s = {c['seconds'] / 0.8:.2f} of the 0.8 s budget"
+                  f"  (answered {c['result']})  {'OK' if c['seconds'] <= 0.8 else 'OVER'}")
+        calls = dynamodb_calls(with_identifier(raw, 10**6 + 1))
+        writes = [c for c in calls if c in ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")]
+        print(f"\n3. DynamoDB calls per new submission: {len(writes)} write ({', '.join(writes)}), "
+              f"{len(calls) - len(writes)} other   (budget exactly 1 write)  {'OK' if len(writes) == 1 else 'OVER'}")
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

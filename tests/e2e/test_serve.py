@@ -1,0 +1,68 @@
+"""`claimbridge serve` as a user runs it, driven by real clients: the README's curl session."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served():
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_"))}
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("claimbridge serve did not become ready: " + proc.stdout.read())
+    yield base, proc
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_serve_prints_base_url_and_demo_token(served):
+    base, proc = served
+    lines = [proc.stdout.readline() for _ in range(3)]
+    assert any(base in line for line in lines) and any("demo-token" in line for line in lines)
+
+
+def test_readme_curl_session_works_as_written(served):
+    base, _ = served
+    readme = (ROOT / "README.md").read_text()
+    session = re.search(r"<!-- session:start -->\s*```bash\n(.*?)```", readme, re.S).group(1)
+    run = subprocess.run(["bash", "-euo", "pipefail", "-c", session], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "B": base})
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert '"code":"A4"' in out  # submitted: pended
+    assert '"status":"decided"' in out
+    assert '"code":"A1"' in out and '"preAuthRef"' in out and '"preAuthPeriod"' in out
+
+
+def test_refuses_demo_partners_off_loopback():
+    run = subprocess.run([str(Path(sys.executable).with_name("claimbridge")), "serve", "--host", "0.0.0.0",
+                          "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "loopback" in run.stderr
