@@ -42,34 +42,34 @@ CANCELLED_ACTION = ("C", "Cancelled")
 
 def claim_response(case: Case, references: dict[str, str] | None = None) -> Json:
     """`references` rewrites references (e.g. to a Bundle entry's fullUrl)."""
-    ref = (lambda r: {"reference": (references or {}).get(r, r)})  # noqa: E731
+    def ref(reference: str | None) -> Json:
+        return {"reference": (references or {}).get(reference, reference)} if reference else {"display": "unknown"}
+
     pas = case.use == "preauthorization"
-    notes: list[Json] = []
-    resp: Json = {
-        "resourceType": "ClaimResponse",
-        "id": case.id,
+    outcome = _outcome(case)
+    requestor = next((p.reference for p in case.providers if p.role == "requesting" and p.reference), None)
+    resp: Json = {"resourceType": "ClaimResponse", "id": case.id}
+    if pas and outcome != "queued":  # PAS outcomes are complete, error or partial
+        resp["meta"] = {"profile": [codes.PAS_CLAIMRESPONSE]}
+    resp |= {
         "identifier": [_identifier(i) for i in case.claim_ids],
         "status": "active",
         "type": {"coding": [_coding(case.claim_type)]} if case.claim_type else {"text": "unknown"},
         "use": case.use,
-        "patient": ref(case.patient_ref) if case.patient_ref else {"display": "unknown"},
+        "patient": ref(case.patient_ref),
         "created": _instant(case.decided_at or case.received_at),
-        "insurer": ref(case.insurer_ref) if case.insurer_ref else {"display": "unknown"},
+        "insurer": ref(case.insurer_ref),
+        **({"requestor": ref(requestor)} if requestor else {}),
+        "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0])},
+        "outcome": outcome,
     }
-    outcome = _outcome(case)
-    if pas and outcome != "queued":  # PAS outcomes are complete, error or partial
-        resp["meta"] = {"profile": [codes.PAS_CLAIMRESPONSE]}
-    requestor = next((p.reference for p in case.providers if p.role == "requesting" and p.reference), None)
-    if requestor:
-        resp["requestor"] = ref(requestor)
-    resp["request"] = ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0])}
-    resp["outcome"] = outcome
     if case.status is Status.CANCELLED:
         resp["disposition"] = "Cancelled at the submitter's request"
     if case.preauth_ref:
         resp["preAuthRef"] = case.preauth_ref
         if case.preauth_period:
             resp["preAuthPeriod"] = case.preauth_period.model_dump(exclude_none=True)
+    notes: list[Json] = []
     resp["item"] = [_item(i, notes, pas) for i in case.items]
     if notes:
         resp["processNote"] = notes

@@ -105,14 +105,13 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) 
     claim_ids = [_identifier(i) for i in claim["identifier"] if i.get("value")]
     if not claim_ids:
         raise Invalid("the Claim identifier needs a value", f"{where}.identifier", "required")
-    cert_types = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE) | {
-        c for item in claim["item"] for c in _codes_of(item, codes.EXT_CERTIFICATION_TYPE)}
-    related = [r for r in claim.get("related", []) if _is_prior(r)]
-    related_keys = [k for r in related for k in _related_keys(r, refs)]
-    item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in claim["item"]]
     claim_certs = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE)
+    item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in claim["item"]]
+    related = [r for r in claim.get("related", []) if _is_prior(r)]
     cancel = claim.get("status") == "cancelled" or codes.CERT_CANCEL in claim_certs or (
-        related and all(codes.CERT_CANCEL in c for c in item_certs))
+        bool(related) and all(codes.CERT_CANCEL in c for c in item_certs))
+    if cancel and not related:
+        raise Invalid("a cancel must name the claim it cancels (relationship prior)", f"{where}.related", "required")
 
     draft = CaseDraft(
         source="fhir",
@@ -138,9 +137,9 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) 
         key_expression=key_where,
         sha256=content_hash(bundle or claim),
         intent=Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW),
-        related=related_keys,
+        related=[k for r in related for k in _related_keys(r, refs)],
         related_expression=f"{where}.related[0].claim" if related else None,
-        appeal=bool(cert_types & codes.APPEAL_CERTIFICATIONS),
+        appeal=bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS),
         draft=draft,
     )
 
@@ -184,7 +183,7 @@ def _item(item: Json) -> Item:
     return Item(
         sequence=item["sequence"],
         service=_code(item.get("productOrService")),
-        modifiers=[c for m in item.get("modifier", []) for c in [_code(m)] if c for c in [c.code]],
+        modifiers=[c.code for m in item.get("modifier", []) if (c := _code(m))],
         quantity=(item.get("quantity") or {}).get("value"),
         serviced=Period(start=date, end=date) if date else (Period(**period) if period else None),
         category=_code(item.get("category")),

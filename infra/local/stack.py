@@ -62,12 +62,12 @@ class Gateway:
             return 404 if params is None else 405, {"Content-Type": "application/json"}, \
                 b'{"message":"Missing Authentication Token"}'
         if len(body) > MAX_REQUEST_BYTES:
-            return self._gateway_response("REQUEST_TOO_LARGE")
+            return self.gateway_response("REQUEST_TOO_LARGE")
         context = {}
         if route.authorized:
             context = self._authorize(headers.get("Authorization") or headers.get("authorization"), route)
             if context is None:
-                return self._gateway_response("UNAUTHORIZED")
+                return self.gateway_response("UNAUTHORIZED")
         headers = {"X-Forwarded-Proto": "http", **headers}  # API Gateway sets it; here the scheme is http
         event = self._event(route, method, path, url.query, headers, body, params, context, source_ip)
         with self._locks[route.function]:  # one request at a time per function, as in one Lambda container
@@ -99,7 +99,7 @@ class Gateway:
         allowed = any(s["Effect"] == "Allow" for s in policy["policyDocument"]["Statement"])
         return {"principalId": policy["principalId"], **policy.get("context", {})} if allowed else None
 
-    def _gateway_response(self, kind: str) -> tuple[int, dict[str, str], bytes]:
+    def gateway_response(self, kind: str) -> tuple[int, dict[str, str], bytes]:
         status, headers, body = self.topology.gateway_response(kind)
         return status, headers, body.encode()
 
@@ -213,7 +213,7 @@ def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_REQUEST_BYTES:
-                status, headers, body = gateway._gateway_response("REQUEST_TOO_LARGE")
+                status, headers, body = gateway.gateway_response("REQUEST_TOO_LARGE")
                 self.close_connection = True
             else:
                 data = self.rfile.read(length) if length else b""

@@ -88,6 +88,7 @@ def test_replay_hash_ignores_send_time_but_not_content():
       "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]}, Invalid, "Bundle.entry[0].resource"),
     (f.claim(item=[]), Invalid, "Claim.item"),
     ({**f.claim(), "identifier": []}, Invalid, "Claim.identifier"),
+    (f.claim(claim_cert="3"), Invalid, "Claim.related"),
 ])
 def test_bad_bodies_name_the_element(body, error, expression):
     with pytest.raises(error) as raised:
