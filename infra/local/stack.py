@@ -20,11 +20,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from .topology import Route, Topology
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
-LOCAL_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-    # moto 5.2 with boto3 1.44: account-id endpoints break DynamoDB calls
-    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-}
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT"}
 
 
 class LambdaContext:
@@ -168,42 +165,57 @@ class LocalStack:
             self._moto.stop()
 
     def _start_storage(self) -> dict[str, str]:
-        """Start (or point at) DynamoDB and S3; create the template's tables and buckets."""
+        """Where the template's tables and buckets live, by the environment:
+        - CASES_TABLE / ARCHIVE_BUCKET set: existing resources (a deployed stack), reached with the
+          normal AWS settings (credentials, region) or CLAIMBRIDGE_*_ENDPOINT; nothing is created;
+        - CLAIMBRIDGE_DYNAMODB_ENDPOINT / CLAIMBRIDGE_S3_ENDPOINT set: that endpoint (DynamoDB Local,
+          MinIO...), with the template's tables and buckets created if missing;
+        - otherwise the embedded moto server on a free loopback port.
+        Returns logical id -> physical name."""
         import boto3
 
-        for k, v in LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(k, v)
-        dynamodb_endpoint = os.environ.get("CLAIMBRIDGE_DYNAMODB_ENDPOINT")
-        s3_endpoint = os.environ.get("CLAIMBRIDGE_S3_ENDPOINT")
-        if not (dynamodb_endpoint and s3_endpoint):
-            import logging
+        given = {logical: os.environ[var] for logical, var in self.topology.environment_refs().items()
+                 if os.environ.get(var)}
+        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets}
+        endpoints = {svc: os.environ.get(var) for svc, var in ENDPOINT_VARS.items()}
+        embedded = [svc for svc, logicals in wanted.items()
+                    if not endpoints[svc] and any(name not in given for name in logicals)]
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        if embedded:
+            self.aws_endpoint = self._start_moto()
+            endpoints |= {svc: self.aws_endpoint for svc in embedded}
+            if boto3.Session().get_credentials() is None:
+                os.environ.update(LOCAL_CREDENTIALS)
+            os.environ["AWS_ACCOUNT_ID_ENDPOINT_MODE"] = "disabled"  # moto 5.2 with boto3 1.44
+        for svc, url in endpoints.items():
+            if url:
+                os.environ[ENDPOINT_VARS[svc]] = url
 
-            from moto.server import ThreadedMotoServer
-
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._moto.start()
-            host, port = self._moto.get_host_and_port()
-            self.aws_endpoint = f"http://{host}:{port}"
-            dynamodb_endpoint = dynamodb_endpoint or self.aws_endpoint
-            s3_endpoint = s3_endpoint or self.aws_endpoint
-        os.environ["CLAIMBRIDGE_DYNAMODB_ENDPOINT"] = dynamodb_endpoint
-        os.environ["CLAIMBRIDGE_S3_ENDPOINT"] = s3_endpoint
-
-        dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
-        existing = set(dynamodb.list_tables()["TableNames"])
-        names = {}
+        names = dict(given)
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoints["dynamodb"])
         for logical, params in self.topology.tables.items():
-            names[logical] = f"claimbridge-{logical}"
-            if names[logical] not in existing:
-                dynamodb.create_table(TableName=names[logical], **params)
-        s3 = boto3.client("s3", endpoint_url=s3_endpoint)
-        have = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+            if logical not in names:
+                names[logical] = f"claimbridge-{logical}"
+                if names[logical] not in dynamodb.list_tables()["TableNames"]:
+                    dynamodb.create_table(TableName=names[logical], **params)
+        s3 = boto3.client("s3", endpoint_url=endpoints["s3"])
         for logical in self.topology.buckets:
-            names[logical] = f"claimbridge-{logical.lower()}"
-            if names[logical] not in have:
-                s3.create_bucket(Bucket=names[logical])
+            if logical not in names:
+                names[logical] = f"claimbridge-{logical.lower()}"
+                if names[logical] not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+                    s3.create_bucket(Bucket=names[logical])
         return names
+
+    def _start_moto(self) -> str:
+        import logging
+
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
 
 
 def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:

@@ -104,7 +104,14 @@ class Topology:
         # Literal segments win over parameters, as in API Gateway.
         return sorted(routes, key=lambda r: r.path.count("{"))
 
+    @property
+    def _variables(self) -> dict:
+        return self.template["Globals"]["Function"]["Environment"]["Variables"]
+
     def environment(self, names: dict[str, str]) -> dict[str, str]:
         """Globals environment with each !Ref replaced by the local name of the resource."""
-        variables = self.template["Globals"]["Function"]["Environment"]["Variables"]
-        return {k: names[v["Ref"]] if isinstance(v, dict) else str(v) for k, v in variables.items()}
+        return {k: names[v["Ref"]] if isinstance(v, dict) else str(v) for k, v in self._variables.items()}
+
+    def environment_refs(self) -> dict[str, str]:
+        """Logical id -> the environment variable that names it (CasesTable -> CASES_TABLE)."""
+        return {v["Ref"]: k for k, v in self._variables.items() if isinstance(v, dict) and "Ref" in v}

@@ -21,26 +21,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served():
+def start_serve(extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_"))}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=ROOT, env={**env, **(extra_env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if requests.get(f"{base}/fhir/metadata", timeout=2).status_code == 200:
-                break
+                return base, proc
         except requests.ConnectionError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail("claimbridge serve did not become ready: " + proc.stdout.read())
-    yield base, proc
+    proc.kill()
+    pytest.fail("claimbridge serve did not become ready: " + proc.stdout.read())
+
+
+def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
-    proc.wait(timeout=20)
+    assert proc.wait(timeout=20) == 0
+
+
+@pytest.fixture(scope="module")
+def served():
+    base, proc = start_serve()
+    yield base, proc
+    stop(proc)
 
 
 def test_serve_prints_base_url_and_demo_token(served):
@@ -66,3 +74,30 @@ def test_refuses_demo_partners_off_loopback():
     run = subprocess.run([str(Path(sys.executable).with_name("claimbridge")), "serve", "--host", "0.0.0.0",
                           "--port", str(free_port())], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "loopback" in run.stderr
+
+
+def test_claimbridge_dynamodb_endpoint_points_the_stack_elsewhere():
+    """Another DynamoDB-compatible endpoint (here a separate moto server standing in for DynamoDB Local)."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    other = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    other.start()
+    endpoint = "http://%s:%d" % other.get_host_and_port()
+    try:
+        base, proc = start_serve({"CLAIMBRIDGE_DYNAMODB_ENDPOINT": endpoint})
+        try:
+            body = (ROOT / "examples" / "pas-request.json").read_bytes()
+            resp = requests.post(f"{base}/fhir/Claim/$submit", data=body, timeout=30, headers={
+                "Authorization": "Bearer demo-token", "Content-Type": "application/fhir+json"})
+            assert resp.status_code == 200
+            case_id = resp.json()["entry"][0]["resource"]["id"]
+        finally:
+            stop(proc)
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                                aws_access_key_id="x", aws_secret_access_key="x")
+        item = dynamodb.get_item(TableName="claimbridge-CasesTable",
+                                 Key={"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}})
+        assert item["Item"]["partner"]["S"] == "demo-payer"
+    finally:
+        other.stop()
