@@ -46,7 +46,7 @@ def validate(body: Any, allowed: frozenset[str]) -> str:
         first = err.errors(include_input=False, include_url=False)[0]
         code = "required" if first["type"] == "missing" else "structure"
         raise StructureError(_message(first), expression(rtype, first["loc"]), code) from None
-    except (KeyError, TypeError, ValueError) as err:  # fhir.resources raises KeyError on unknown resourceType
+    except (KeyError, TypeError, ValueError, RecursionError):  # KeyError: fhir.resources on unknown resourceType
         raise StructureError("the resource is not valid FHIR R4", rtype) from None
     return rtype
 

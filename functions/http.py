@@ -105,7 +105,7 @@ def _raw(status: int, code: str, message: str) -> dict:
 def json_body(app: APIGatewayRestResolver) -> Any:
     try:
         return json.loads(app.current_event.decoded_body or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise StructureError("the body is not valid JSON") from None
 
 
