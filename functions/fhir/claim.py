@@ -19,7 +19,7 @@ def claim_operation(operation: str):
         return submit()
     if operation == "$inquire":
         return inquire()
-    raise NotFound(f"operation {operation[:40]!r} is not supported on Claim")
+    raise NotFound("this operation is not supported on Claim")
 
 
 def submit():
