@@ -1,0 +1,76 @@
+"""HL7 v2 on the wire: bytes in, clean CR-terminated text out; batch and file envelopes split.
+
+Real feeds send CR, LF or CRLF terminators, a UTF-8 BOM, MSH-18 character sets and envelopes
+(FHS/BHS ... BTS/FTS). Everything downstream sees one message as text with CR between segments.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BOM = b"\xef\xbb\xbf"
+# MSH-18 -> Python codec. Anything else (or nothing) tries UTF-8, then windows-1252.
+CHARSETS = {
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "UNICODE UTF-8": "utf-8",
+    "UNICODE": "utf-8",
+    "UTF-8": "utf-8",
+}
+ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
+_TERMINATORS = re.compile(r"\r\n|\n|\r")
+
+
+def decode(raw: bytes) -> str:
+    """Bytes -> text, by MSH-18 where it names a known character set, else UTF-8 then windows-1252."""
+    if raw.startswith(BOM):
+        raw = raw[len(BOM):]
+    codec = CHARSETS.get(_msh18(raw))
+    for candidate in ([codec] if codec else []) + ["utf-8", "cp1252"]:
+        try:
+            return raw.decode(candidate)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")  # every byte maps; never fails
+
+
+def segments(text: str) -> list[str]:
+    """Segments of a message or batch, whatever the terminator; blank lines and padding dropped."""
+    return [s for s in (line.strip("\x00 \t") for line in _TERMINATORS.split(text)) if s]
+
+
+@dataclass(frozen=True)
+class Batch:
+    header: list[str]  # FHS / BHS segments, as received
+    messages: list[str]  # each message, segments joined by CR
+
+    @property
+    def enveloped(self) -> bool:
+        return bool(self.header)
+
+
+def split(raw: bytes) -> Batch:
+    """One message, or a batch/file of them. Segments before the first MSH that are not envelope
+    segments are kept with no message (the caller answers them with a generic reject)."""
+    header: list[str] = []
+    messages: list[list[str]] = []
+    for seg in segments(decode(raw)):
+        kind = seg[:3]
+        if kind in ("FHS", "BHS"):
+            header.append(seg)
+        elif kind in ("BTS", "FTS"):
+            continue
+        elif kind == "MSH" or not messages:
+            messages.append([seg])
+        else:
+            messages[-1].append(seg)
+    return Batch(header, ["\r".join(m) for m in messages])
+
+
+def _msh18(raw: bytes) -> str | None:
+    start = raw.find(b"MSH")
+    if start < 0 or len(raw) < start + 4:
+        return None
+    line = _TERMINATORS.split(raw[start:start + 2048].decode("latin-1"), 1)[0]
+    fields = line.split(line[3])
+    return fields[17].split(line[4] if len(line) > 4 else "^")[0].strip().upper() if len(fields) > 17 else None
