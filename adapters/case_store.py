@@ -5,6 +5,7 @@ from typing import Any
 
 from review.errors import StaleVersion
 from review.model import Case, Event, Submission
+from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
 from . import dynamo_keys as keys
@@ -28,14 +29,21 @@ class DynamoCaseStore:
         item = self.client.get_item(TableName=self.table, Key=keys.case_key(case_id), ConsistentRead=True).get("Item")
         return Case.model_validate_json(item["doc"]["S"]) if item else None
 
+    def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
+        item = self.client.get_item(TableName=self.table, Key=keys.submission_key(partner_id, key),
+                                    ConsistentRead=True).get("Item")
+        return SubmissionRecord(item["case_id"]["S"], item["sha256"]["S"]) if item else None
+
     def find_latest(self, partner_id: str, lookup_keys: list[str]) -> Case | None:
-        ids = [item["case_id"]["S"] for k in dict.fromkeys(lookup_keys)
-               for item in self.client.query(**keys.latest_lookup_query(self.table, partner_id, k))["Items"]]
-        return self.get(max(ids)) if ids else None  # case ids sort by receipt time
+        best = best_match([self._case_ids(partner_id, k) for k in dict.fromkeys(lookup_keys)])
+        return self.get(best) if best else None
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
-        items = self.client.query(**keys.latest_lookup_query(self.table, partner_id, key, limit=None))["Items"]
-        return [c for i in items if (c := self.get(i["case_id"]["S"])) is not None]
+        return [c for case_id in self._case_ids(partner_id, key) if (c := self.get(case_id)) is not None]
+
+    def _case_ids(self, partner_id: str, key: str) -> list[str]:
+        items = self.client.query(**keys.lookup_query(self.table, partner_id, key))["Items"]
+        return [i["case_id"]["S"] for i in items]
 
     def history(self, case_id: str) -> list[Event]:
         items = self.client.query(**keys.history_query(self.table, case_id))["Items"]
@@ -59,7 +67,9 @@ class DynamoCaseStore:
             raise
 
     def _submission_record(self, reason: dict, partner_id: str, submission: Submission) -> SubmissionRecord:
-        item = reason.get("Item") or self.client.get_item(
-            TableName=self.table, Key=keys.submission_key(partner_id, submission.key.key), ConsistentRead=True
-        )["Item"]
-        return SubmissionRecord(case_id=item["case_id"]["S"], sha256=item["sha256"]["S"])
+        item = reason.get("Item")
+        if item:
+            return SubmissionRecord(case_id=item["case_id"]["S"], sha256=item["sha256"]["S"])
+        record = self.find_submission(partner_id, submission.key.key)
+        assert record is not None, "the condition failed on an existing record"
+        return record

@@ -5,20 +5,29 @@ Single table, keys PK/SK:
 |-------------------|----------------------------------|-------------------------|--------------------------------|
 | case              | CASE#<case id>                   | CASE                    | doc = case JSON, version       |
 | history event     | CASE#<case id>                   | EVENT#<at>#<n>          | append-only                    |
-| submission record | SUBMISSION#<partner>#<key>       | SUBMISSION              | idempotency: case id + sha256  |
-| lookup            | LOOKUP#<partner>#<lookup key>    | CASE#<case id>          | claim id, Claim ref, member id |
+| submission record | SUBMISSION#<partner>#<hash(key)> | SUBMISSION              | idempotency: case id + sha256  |
+| lookup            | LOOKUP#<partner>#<hash(key)>     | CASE#<case id>          | claim id, Claim ref, member id |
 Sparse GSI "Worklist": GSI1PK = WORKLIST#<partner>#<status>, GSI1SK = <due at>#<case id>, set on open cases only.
+Identifiers (member ids among them) are hashed into keys: keys show up in places item contents do
+not (CloudTrail data events, Contributor Insights), and PHI must not.
 Nothing outside this module spells these strings.
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Any
 
+from review.errors import Invalid
 from review.model import Case, Event, Submission
 
 WORKLIST_INDEX = "Worklist"
+MAX_CASE_DOC_BYTES = 350_000  # DynamoDB items stop at 400 KB
 Item = dict[str, Any]
+
+
+def _hashed(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 def case_key(case_id: str) -> Item:
@@ -26,11 +35,11 @@ def case_key(case_id: str) -> Item:
 
 
 def submission_key(partner_id: str, key: str) -> Item:
-    return {"PK": {"S": f"SUBMISSION#{partner_id}#{key}"}, "SK": {"S": "SUBMISSION"}}
+    return {"PK": {"S": f"SUBMISSION#{partner_id}#{_hashed(key)}"}, "SK": {"S": "SUBMISSION"}}
 
 
 def lookup_pk(partner_id: str, key: str) -> str:
-    return f"LOOKUP#{partner_id}#{key}"
+    return f"LOOKUP#{partner_id}#{_hashed(key)}"
 
 
 def worklist_pk(partner_id: str, status: str) -> str:
@@ -38,12 +47,15 @@ def worklist_pk(partner_id: str, status: str) -> str:
 
 
 def case_item(case: Case) -> Item:
+    doc = case.model_dump_json(exclude_defaults=True)
+    if len(doc) > MAX_CASE_DOC_BYTES:
+        raise Invalid("the request is too large to keep as one review case", None, "too-costly")
     item = {
         **case_key(case.id),
         "partner": {"S": case.partner_id},
         "status": {"S": case.status.value},
         "version": {"N": str(case.version)},
-        "doc": {"S": case.model_dump_json(exclude_defaults=True)},
+        "doc": {"S": doc},
     }
     if case.is_open:
         item["GSI1PK"] = {"S": worklist_pk(case.partner_id, case.status.value)}
@@ -107,7 +119,8 @@ def replace_case_transaction(table: str, case: Case, expected_version: int, even
     return {"TransactItems": items}
 
 
-def latest_lookup_query(table: str, partner_id: str, key: str, limit: int | None = 1) -> Item:
+def lookup_query(table: str, partner_id: str, key: str, limit: int | None = 25) -> Item:
+    """Cases under a lookup key, newest first."""
     query: Item = {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk",

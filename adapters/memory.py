@@ -6,6 +6,7 @@ import hashlib
 
 from review.errors import StaleVersion
 from review.model import Case, Event, RawPayload, Submission
+from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
 
@@ -46,9 +47,12 @@ class MemoryCaseStore:
     def get(self, case_id: str) -> Case | None:
         return self.cases.get(case_id)
 
+    def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
+        return self.submissions.get((partner_id, key))
+
     def find_latest(self, partner_id: str, keys: list[str]) -> Case | None:
-        ids = [i for k in keys for i in self.lookups.get((partner_id, k), [])]
-        return self.cases[max(ids)] if ids else None
+        best = best_match([self.lookups.get((partner_id, k), []) for k in dict.fromkeys(keys)])
+        return self.cases[best] if best else None
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
         return [self.cases[i] for i in sorted(self.lookups.get((partner_id, key), []), reverse=True)]

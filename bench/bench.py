@@ -125,10 +125,13 @@ def main() -> int:
     from infra.local.stack import LocalStack
 
     print("claimbridge benchmark (ratios from this run; see bench/bench.py)\n")
+    over: list[str] = []
     cpu = cpu_per_submit()
     print(f"1. CPU per $submit of {cpu['bundle']} ({cpu['bytes']} bytes), handler in-process, store faked")
     print(f"   handler {cpu['handler_ms']:.2f} ms / R4B Bundle parse {cpu['parse_ms']:.2f} ms = "
           f"{cpu['ratio']:.2f}x   (budget 2.5x)  {'OK' if cpu['ratio'] <= 2.5 else 'OVER'}")
+    if cpu["ratio"] > 2.5:
+        over.append("submit CPU")
 
     stack = LocalStack("127.0.0.1", 0, str(ROOT / "infra" / "local" / "partners.yaml")).start()
     try:
@@ -138,13 +141,19 @@ def main() -> int:
         for c in cold_starts(env, with_identifier(raw, 10**6)):
             print(f"   {c['module']:<26} {c['seconds']:.3f} s = {c['seconds'] / 0.8:.2f} of the 0.8 s budget"
                   f"  (answered {c['result']})  {'OK' if c['seconds'] <= 0.8 else 'OVER'}")
+            if c["seconds"] > 0.8:
+                over.append(f"cold start {c['module']}")
         calls = dynamodb_calls(with_identifier(raw, 10**6 + 1))
         writes = [c for c in calls if c in ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")]
         print(f"\n3. DynamoDB calls per new submission: {len(writes)} write ({', '.join(writes)}), "
               f"{len(calls) - len(writes)} other   (budget exactly 1 write)  {'OK' if len(writes) == 1 else 'OVER'}")
+        if len(writes) != 1:
+            over.append("DynamoDB writes")
     finally:
         stack.stop()
-    return 0
+    if over:
+        print(f"\nOVER BUDGET: {', '.join(over)}")
+    return 1 if over else 0
 
 
 if __name__ == "__main__":

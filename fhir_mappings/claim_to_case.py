@@ -34,20 +34,41 @@ from .validation import validate
 
 Json = dict[str, Any]
 REQUEST_TYPES = frozenset({"Bundle", "Claim", "Parameters"})
+MAX_IDENTIFIER_LENGTH = 256
+DROPPED_FROM_PARTIES = ("text", "photo", "contained")  # bulky, and not needed to answer
 
 
 def submission_from_fhir(body: Any) -> Submission:
     """Validate and map a $submit body. Raises Invalid (or StructureError) naming the element."""
-    claim, refs, where = claim_of(body)
+    validate(body, REQUEST_TYPES)
+    return submission_from_request(body)
+
+
+def submission_from_request(body: Json, source: str = "fhir", appeal: bool = False) -> Submission:
+    """Map a request already known to be valid R4 (validated, or built by another mapping).
+    `appeal` marks a request its wire format calls an appeal (HL7 EHC^E04)."""
+    claim, refs, where = _claim_in(body)
     bundle = body if body["resourceType"] == "Bundle" else None
-    if bundle is not None and not bundle.get("identifier", {}).get("value"):
-        raise Invalid("a PAS request Bundle needs an identifier", "Bundle.identifier", "required")
-    return _from_claim(claim, refs, bundle, where)
+    if bundle is not None:
+        if bundle.get("type") != "collection":
+            raise Invalid("a PAS request Bundle is a collection", "Bundle.type", "invalid")
+        if not bundle.get("identifier", {}).get("value"):
+            raise Invalid("a PAS request Bundle needs an identifier", "Bundle.identifier", "required")
+        for element in ("patient", "insurer"):
+            if refs.get(claim.get(element)) is None:
+                raise Invalid("the Bundle must include the resource this names", f"{where}.{element}", "required")
+    sub = _from_claim(claim, refs, bundle, where, source)
+    return sub.model_copy(update={"appeal": True}) if appeal else sub
 
 
 def claim_of(body: Any) -> tuple[Json, References, str]:
     """The Claim a request carries: the first Bundle entry, the Parameters' resource, or the Claim itself."""
-    rtype = validate(body, REQUEST_TYPES)
+    validate(body, REQUEST_TYPES)
+    return _claim_in(body)
+
+
+def _claim_in(body: Json) -> tuple[Json, References, str]:
+    rtype = body["resourceType"]
     if rtype == "Bundle":
         refs = References.of(body)
         claim, where = _first_claim(body)
@@ -98,23 +119,31 @@ def _unwrap_parameters(params: Json) -> Json:
     raise Invalid("Parameters must carry the Claim in parameter 'resource'", "Parameters.parameter", "required")
 
 
-def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) -> Submission:
-    for element in ("identifier", "status", "use", "created", "insurer", "item"):
+def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, source: str) -> Submission:
+    for element in ("identifier", "status", "use", "created", "insurer"):
         if not claim.get(element):
             raise Invalid("required element is missing", f"{where}.{element}", "required")
+    items = claim.get("item") or []
     claim_ids = [_identifier(i) for i in claim["identifier"] if i.get("value")]
     if not claim_ids:
         raise Invalid("the Claim identifier needs a value", f"{where}.identifier", "required")
+    if any(len(i.key) > MAX_IDENTIFIER_LENGTH for i in claim_ids):
+        raise Invalid(f"identifiers are limited to {MAX_IDENTIFIER_LENGTH} characters", f"{where}.identifier")
     claim_certs = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE)
-    item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in claim["item"]]
+    item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in items]
     related = [r for r in claim.get("related", []) if _is_prior(r)]
     cancel = claim.get("status") == "cancelled" or codes.CERT_CANCEL in claim_certs or (
         bool(related) and all(codes.CERT_CANCEL in c for c in item_certs))
     if cancel and not related:
         raise Invalid("a cancel must name the claim it cancels (relationship prior)", f"{where}.related", "required")
+    if not items and not cancel:
+        raise Invalid("required element is missing", f"{where}.item", "required")
+    appeal = bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS)
+    if appeal and not related:
+        raise Invalid("an appeal must name the claim it appeals (relationship prior)", f"{where}.related", "required")
 
     draft = CaseDraft(
-        source="fhir",
+        source=source,
         kind=Kind(codes.KIND_BY_USE.get(claim["use"], "prior-auth")),
         priority=_priority(claim),
         claim_ids=claim_ids,
@@ -128,7 +157,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) 
         insurer_ref=claim["insurer"].get("reference"),
         providers=_providers(claim, refs),
         diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
-        items=[_item(i) for i in claim["item"]],
+        items=[_item(i) for i in items],
         parties=_parties(claim, refs) if bundle else [],
     )
     key, key_where = (draft.submission_id, "Bundle.identifier") if bundle else (claim_ids[0], f"{where}.identifier")
@@ -139,7 +168,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str) 
         intent=Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW),
         related=[k for r in related for k in _related_keys(r, refs)],
         related_expression=f"{where}.related[0].claim" if related else None,
-        appeal=bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS),
+        appeal=appeal,
         draft=draft,
     )
 
@@ -159,9 +188,9 @@ def _related_keys(related: Json, refs: References) -> list[str]:
     ref = related.get("claim") or {}
     keys = []
     if ident := ref.get("identifier"):
-        keys.append(_identifier(ident).key)
+        keys.append(_identifier(ident).lookup_key)
     if target := refs.get(ref):
-        keys += [_identifier(i).key for i in target.get("identifier", []) if i.get("value")]
+        keys += [_identifier(i).lookup_key for i in target.get("identifier", []) if i.get("value")]
     if r := ref.get("reference"):
         keys.append("Claim/" + r.rstrip("/").split("/")[-1])
     return keys
@@ -169,7 +198,7 @@ def _related_keys(related: Json, refs: References) -> list[str]:
 
 def _priority(claim: Json) -> Priority:
     signals = {(c.get("system"), c.get("code")) for c in (claim.get("priority") or {}).get("coding", [])}
-    for holder in [claim, *claim["item"]]:
+    for holder in [claim, *claim.get("item", [])]:
         for ext in holder.get("extension", []):
             if ext.get("url") in (codes.EXT_LEVEL_OF_SERVICE, codes.EXT_CERTIFICATION_TYPE):
                 signals |= {(c.get("system"), c.get("code")) for c in
@@ -178,26 +207,30 @@ def _priority(claim: Json) -> Priority:
 
 
 def _item(item: Json) -> Item:
-    period = item.get("servicedPeriod")
+    period = item.get("servicedPeriod") or {}
     date = item.get("servicedDate")
     return Item(
         sequence=item["sequence"],
         service=_code(item.get("productOrService")),
         modifiers=[c.code for m in item.get("modifier", []) if (c := _code(m))],
         quantity=(item.get("quantity") or {}).get("value"),
-        serviced=Period(start=date, end=date) if date else (Period(**period) if period else None),
+        serviced=Period(start=date, end=date) if date else (
+            Period(start=period.get("start"), end=period.get("end")) if period else None),
         category=_code(item.get("category")),
         certification_type=next(iter(_codes_of(item, codes.EXT_CERTIFICATION_TYPE)), None),
         request_type=next(iter(_codes_of(item, codes.EXT_REQUEST_TYPE)), None),
         trace_numbers=[_identifier(e["valueIdentifier"]) for e in item.get("extension", [])
                        if e.get("url") == codes.EXT_ITEM_TRACE_NUMBER and e.get("valueIdentifier")],
+        info_changed=next((e.get("valueCode") for e in item.get("extension", [])
+                           if e.get("url") == codes.EXT_INFO_CHANGED), None),
         cancelled=any(e.get("url") == codes.EXT_INFO_CANCELLED and e.get("valueBoolean")
                       for e in item.get("modifierExtension", [])),
     )
 
 
 def _member(patient: Json | None, coverage: Json | None) -> Member:
-    patient, coverage = patient or {}, coverage or {}
+    patient = patient if (patient or {}).get("resourceType") == "Patient" else {}
+    coverage = coverage if (coverage or {}).get("resourceType") == "Coverage" else {}
     name = (patient.get("name") or [{}])[0]
     return Member(
         identifiers=[_identifier(i) for i in patient.get("identifier", []) if i.get("value")],
@@ -242,8 +275,9 @@ def _parties(claim: Json, refs: References) -> list[Json]:
     def keep(ref: Json | None) -> Json | None:
         entry = refs.entry(ref)
         if entry is not None:
+            resource = {k: v for k, v in entry["resource"].items() if k not in DROPPED_FROM_PARTIES}
             out[ref["reference"]] = {"reference": ref["reference"], "fullUrl": entry.get("fullUrl", ref["reference"]),
-                                     "resource": entry["resource"]}
+                                     "resource": resource}
             return entry["resource"]
         return None
 

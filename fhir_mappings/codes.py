@@ -29,9 +29,10 @@ CLAIMBRIDGE_CASE = "urn:claimbridge:case"
 
 # X12 1322 certification types (PAS certificationType)
 CERT_APPEAL_IMMEDIATE = "1"
-CERT_APPEAL_URGENT = "2"
+CERT_APPEAL_STANDARD = "2"
 CERT_CANCEL = "3"
-APPEAL_CERTIFICATIONS = frozenset({CERT_APPEAL_IMMEDIATE, CERT_APPEAL_URGENT})
+CERT_RECONSIDERATION = "N"
+APPEAL_CERTIFICATIONS = frozenset({CERT_APPEAL_IMMEDIATE, CERT_APPEAL_STANDARD, CERT_RECONSIDERATION})
 
 # Any of these on the Claim or an item makes the case expedited.
 EXPEDITED_SIGNALS = frozenset({
@@ -39,7 +40,6 @@ EXPEDITED_SIGNALS = frozenset({
     (X12_LEVEL_OF_SERVICE, "U"),  # levelOfServiceCode: Urgent
     (X12_LEVEL_OF_SERVICE, "03"),  # levelOfServiceCode: Emergency
     (X12_CERTIFICATION_TYPE, CERT_APPEAL_IMMEDIATE),
-    (X12_CERTIFICATION_TYPE, CERT_APPEAL_URGENT),
 })
 
 # Claim.use -> case kind

@@ -45,10 +45,15 @@ def validate(body: Any, allowed: frozenset[str]) -> str:
     except ValidationError as err:
         first = err.errors(include_input=False, include_url=False)[0]
         code = "required" if first["type"] == "missing" else "structure"
-        raise StructureError(_message(first), expression(rtype, first["loc"]), code) from None
+        raise StructureError(_message(first), expression(rtype, located(first)), code) from None
     except (KeyError, TypeError, ValueError, RecursionError):  # KeyError: fhir.resources on unknown resourceType
         raise StructureError("the resource is not valid FHIR R4", rtype) from None
     return rtype
+
+
+def located(error: dict) -> tuple:
+    """Where an error is. An unknown element is named by its parent: its own name is the sender's text."""
+    return error["loc"][:-1] if error["type"] == "extra_forbidden" else error["loc"]
 
 
 def _message(error: dict) -> str:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from fhir_mappings.operation_outcome import operation_outcome
-from fhir_mappings.validation import StructureError, expression
+from fhir_mappings.validation import StructureError, expression, located
 from review.errors import Conflict, DomainError, Invalid, NotFound
 
 logger = Logger(service="claimbridge")
@@ -51,7 +51,7 @@ def create_app() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def invalid_request(err: RequestValidationError) -> Response:
         first = err.errors()[0]  # carries the input: only its location and type are used
-        where = expression("", tuple(p for p in first["loc"] if p != "body")).lstrip(".")
+        where = expression("", tuple(p for p in located(first) if p != "body")).lstrip(".")
         return outcome(422, "required" if first["type"] == "missing" else "invalid",
                        f"invalid request element ({first['type']})", where or None)
 

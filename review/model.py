@@ -30,6 +30,7 @@ class Status(StrEnum):
 
 
 OPEN_STATUSES = frozenset({Status.PENDING_REVIEW})
+MAX_LOOKUP_IDENTIFIERS = 5  # a case is findable by its first few identifiers; keeps one write transaction small
 
 
 class Decision(StrEnum):
@@ -51,6 +52,11 @@ class Identifier(Value):
     @property
     def key(self) -> str:
         return f"{self.system or ''}|{self.value}"
+
+    @property
+    def lookup_key(self) -> str:
+        """How a reference to this identifier is looked up: system|value, or the value alone."""
+        return self.key if self.system else self.value
 
 
 class Code(Value):
@@ -76,7 +82,7 @@ class Member(Value):
 
     @property
     def lookup_keys(self) -> list[str]:
-        keys = [f"member:{i.key}" for i in self.identifiers]
+        keys = [f"member:{i.key}" for i in self.identifiers[:MAX_LOOKUP_IDENTIFIERS]]
         return keys + ([f"subscriber:{self.subscriber_id}"] if self.subscriber_id else [])
 
 
@@ -104,6 +110,7 @@ class Item(Value):
     certification_type: str | None = None
     request_type: str | None = None
     trace_numbers: list[Identifier] = []
+    info_changed: str | None = None  # PAS update: "changed" or "added"; None means restated unchanged
     cancelled: bool = False
     determination: Determination | None = None
 
@@ -142,7 +149,7 @@ class CaseDraft(BaseModel):
     insurer_ref: str | None = None
     providers: list[Provider] = []
     diagnoses: list[Code] = []
-    items: list[Item] = Field(min_length=1)
+    items: list[Item] = []  # none only on a cancel, which makes no case
     # Resources the PAS response Bundle must carry (Patient, insurer, requestor), kept as sent.
     parties: list[dict[str, Any]] = []
 
@@ -153,11 +160,13 @@ class CaseDraft(BaseModel):
 
     @property
     def claim_keys(self) -> list[str]:
-        keys = [k for i in self.claim_ids for k in (i.key, i.value)]  # value alone: token search without system
+        # value alone too: token search without a system
+        keys = [k for i in self.claim_ids[:MAX_LOOKUP_IDENTIFIERS] for k in (i.key, i.value)]
         return keys + ([self.claim_ref] if self.claim_ref else [])
 
 
 class Case(CaseDraft):
+    items: list[Item] = Field(min_length=1)
     id: str
     partner_id: str
     status: Status = Status.PENDING_REVIEW
@@ -182,7 +191,8 @@ class Case(CaseDraft):
 
 class Intent(StrEnum):
     NEW = "new"
-    UPDATE = "update"
+    UPDATE = "update"  # changes an open case; on a decided one it is an appeal
+    RESUBMIT = "resubmit"  # HL7 RQA^I10: changes an open case, re-opens a closed one as a new case
     CANCEL = "cancel"
 
 

@@ -39,6 +39,16 @@ def new_case_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
 
 
+def best_match(case_ids_per_key: list[list[str]]) -> str | None:
+    """The case named by the most of a message's keys (its claim identifiers and Claim/<id>);
+    among equals the latest. Senders reuse identifiers, so one shared key is weak evidence."""
+    votes: dict[str, int] = {}
+    for ids in case_ids_per_key:
+        for case_id in set(ids):
+            votes[case_id] = votes.get(case_id, 0) + 1
+    return max(votes, key=lambda c: (votes[c], c)) if votes else None
+
+
 def event(now: datetime, type_: str, **detail) -> Event:
     return Event(at=now, type=type_, detail=detail)
 
@@ -79,6 +89,8 @@ def decide(case: Case, decisions: list[dict], now: datetime, period: Period | No
         changes["preauth_period"] = period or case.preauth_period or Period(
             start=now.date().isoformat(), end=(now + DEFAULT_AUTH_VALIDITY).date().isoformat()
         )
+    else:  # nothing (any longer) authorized
+        changes["preauth_ref"] = changes["preauth_period"] = None
     return case.model_copy(update=changes)
 
 
@@ -90,12 +102,17 @@ def cancel(case: Case) -> Case:
 
 
 def apply_update(case: Case, items: list[Item]) -> Case:
-    """A PAS Claim Update: items marked added or changed replace or join the case's items;
-    items flagged infoCancelled are cancelled. When no active item remains the case is cancelled."""
+    """A PAS Claim Update: items marked added or changed (infoChanged), or new, replace or join the
+    case's items; items flagged infoCancelled are cancelled; items restated unchanged keep what the
+    case has, determination included. When no active item remains the case is cancelled."""
     if not case.is_open:
         raise Conflict(f"the case is {case.status.value} and can no longer be updated", "Claim.related")
     merged = {i.sequence: i for i in case.items}
     for item in items:
-        merged[item.sequence] = item
+        known = merged.get(item.sequence)
+        if item.cancelled:
+            merged[item.sequence] = (known or item).model_copy(update={"cancelled": True})
+        elif known is None or item.info_changed:
+            merged[item.sequence] = item
     updated = case.model_copy(update={"items": sorted(merged.values(), key=lambda i: i.sequence)})
     return updated if updated.active_items else cancel(updated)

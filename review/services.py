@@ -7,7 +7,7 @@ from typing import Callable, Protocol
 
 from . import rules
 from .errors import Conflict, Invalid, NotFound, StaleVersion
-from .model import Case, Event, Intent, Kind, Period, RawPayload, Status, Submission
+from .model import Case, Event, Intent, Kind, Member, Period, RawPayload, Status, Submission
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class CaseStore(Protocol):
         """Store a changed case if its stored version is still expected_version (else StaleVersion)."""
 
     def get(self, case_id: str) -> Case | None: ...
+
+    def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
+        """The record a partner's earlier message with this idempotency key left, if any."""
 
     def find_latest(self, partner_id: str, keys: list[str]) -> Case | None:
         """The latest case found under any of these lookup keys (Case.lookup_keys)."""
@@ -67,45 +70,55 @@ def submit(store: CaseStore, archive: Archive, clock: Clock, partner_id: str, su
         return case
 
 
+# What an appeal or re-opened case takes from the case it follows when its own message is thin
+# (an HL7 EHC^E04 names the invoice and little else).
+INHERITED = ("member", "patient_ref", "insurer_ref", "providers", "diagnoses", "items", "parties")
+
+
 def _create(store: CaseStore, now: datetime, partner_id: str, sub: Submission, raw: RawPayload,
-            original: Case | None = None) -> Case:
-    draft = sub.draft
-    kind = Kind.APPEAL if original is not None or sub.appeal else draft.kind
-    pre_service = original.kind is not Kind.CLAIM if original else draft.kind is not Kind.CLAIM
+            original: Case | None = None, kind: Kind | None = None) -> Case:
+    draft = dict(sub.draft)
+    kind = kind or (Kind.APPEAL if sub.appeal else sub.draft.kind)
+    if original is not None:
+        draft |= {f: getattr(original, f) for f in INHERITED if not draft[f] or draft[f] == Member()}
+    pre_service = (original or sub.draft).kind is not Kind.CLAIM
     case = Case(
-        **{**dict(draft), "kind": kind},
+        **{**draft, "kind": kind},
         id=rules.new_case_id(now),
         partner_id=partner_id,
         received_at=now,
-        due_at=rules.due_at(kind, draft.priority, now, pre_service),
+        due_at=rules.due_at(kind, sub.draft.priority, now, pre_service),
         original_case_id=original.id if original else None,
         raw=raw,
     )
     store.create(case, sub, rules.event(now, "received", kind=kind.value, priority=case.priority.value,
-                                        original_case_id=case.original_case_id))
+                                        original_case_id=case.original_case_id, raw=raw.key))
     return case
 
 
 def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, raw: RawPayload) -> Case:
-    """An update, cancel or appeal naming an earlier claim."""
+    """An update, cancel, resubmission or appeal naming an earlier claim."""
+    if (record := store.find_submission(partner_id, sub.key.key)) is not None:
+        raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
     original = store.find_latest(partner_id, sub.related)
     if original is None:
         raise Invalid("the related claim is not known", sub.related_expression, "not-found")
-    if sub.appeal or original.status is Status.DECIDED:
-        return _create(store, now, partner_id, sub, raw, original=original)
     if sub.intent is Intent.CANCEL:
         changed, what = rules.cancel(original), "cancelled"
+    elif sub.appeal or (original.status is Status.DECIDED and sub.intent is Intent.UPDATE):
+        return _create(store, now, partner_id, sub, raw, original=original, kind=Kind.APPEAL)
+    elif sub.intent is Intent.RESUBMIT and not original.is_open:
+        return _create(store, now, partner_id, sub, raw, original=original)  # re-opened as a new case
     else:
         changed, what = rules.apply_update(original, sub.draft.items), "updated"
     changed = changed.model_copy(update={
         "version": original.version + 1,
-        "raw": raw,
         # The answer names the request just received.
         "claim_ref": sub.draft.claim_ref or original.claim_ref,
         "submission_id": sub.draft.submission_id or original.submission_id,
         "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
     })
-    store.replace(changed, original.version, rules.event(now, what, status=changed.status.value), sub)
+    store.replace(changed, original.version, rules.event(now, what, status=changed.status.value, raw=raw.key), sub)
     return changed
 
 

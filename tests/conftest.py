@@ -19,8 +19,13 @@ def is_request_bundle(path: Path) -> bool:
     return doc.get("resourceType") == "Bundle" and "pas-request-bundle" in json.dumps(doc.get("meta", {}))
 
 
-PAS_REQUEST_BUNDLES = [p for p in corpus_files(PAS_DIR, "Bundle-*.json") if is_request_bundle(p)]
-R4_CLAIMS = corpus_files(R4_DIR, "Claim-*.json")
+def or_skipped(paths: list[Path]) -> list:
+    """Parameters for a corpus test: the files, or one visible skip where ../shared is absent."""
+    return paths or [pytest.param(None, marks=pytest.mark.skip(reason="../shared/corpus is not present"))]
+
+
+PAS_REQUEST_BUNDLES = or_skipped([p for p in corpus_files(PAS_DIR, "Bundle-*.json") if is_request_bundle(p)])
+R4_CLAIMS = or_skipped(corpus_files(R4_DIR, "Claim-*.json"))
 
 
 @pytest.fixture

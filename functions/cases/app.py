@@ -6,7 +6,9 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import date
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from functions import http
 from functions.bootstrap import services
@@ -24,11 +26,23 @@ class ItemDecision(BaseModel):
     reasonText: str | None = Field(default=None, max_length=2000)
 
 
+class AuthPeriod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def ordered(self) -> "AuthPeriod":
+        if self.end < self.start:
+            raise ValueError("end before start")
+        return self
+
+
 class DeterminationRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     decisions: list[ItemDecision] = Field(min_length=1)
-    preAuthPeriod: Period | None = None
+    preAuthPeriod: AuthPeriod | None = None
 
 
 def case_json(case: Case, **extra) -> Response:
@@ -48,8 +62,9 @@ def determine(case_id: str, request: Annotated[DeterminationRequest, Body()]):
     svc = services()
     decisions = [{"item_sequence": d.itemSequence, "decision": d.decision, "reason_code": d.reasonCode,
                   "reason_text": d.reasonText} for d in request.decisions]
+    period = request.preAuthPeriod
     case = cases.decide(svc.store, svc.clock, http.partner_id(app), case_id, request.version, decisions,
-                        request.preAuthPeriod)
+                        Period(start=period.start.isoformat(), end=period.end.isoformat()) if period else None)
     http.logger.info("determination recorded", extra={"case_id": case.id, "status": case.status.value})
     return case_json(case)
 

@@ -20,9 +20,8 @@ def read(id: str):
 @router.get("/fhir/ClaimResponse")
 def search():
     params = router.current_event.query_string_parameters or {}
-    unknown = set(params) - {"request", "identifier", "_format"}
-    if unknown:
-        raise Invalid("unsupported search parameter", sorted(unknown)[0], "not-supported")
+    if set(params) - {"request", "identifier", "_format"}:
+        raise Invalid("supported search parameters: request, identifier", None, "not-supported")
     if "request" in params:
         key = "Claim/" + params["request"].rstrip("/").split("/")[-1]
     elif "identifier" in params:

@@ -1,4 +1,5 @@
-"""`claimbridge` command line: `claimbridge serve` runs the whole stack on this machine."""
+"""`claimbridge` command line: `claimbridge serve` runs the whole stack on this machine;
+`claimbridge send` sends HL7 v2 files to it (or to any MLLP listener or deployed endpoint)."""
 from __future__ import annotations
 
 import argparse
@@ -23,7 +24,18 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--mllp-port", type=int, default=2575,
                        help="HL7 v2 MLLP listener port (the listener arrives with HL7 intake)")
     serve.add_argument("--partners", default=str(DEFAULT_PARTNERS), help="partners YAML file")
+    send = commands.add_parser("send", help="send HL7 v2 files over MLLP or HTTP and tally the acknowledgments")
+    send.add_argument("files", nargs="+", metavar="FILE", help="HL7 v2 message or batch file")
+    target = send.add_mutually_exclusive_group()
+    target.add_argument("--mllp", metavar="HOST:PORT", help="MLLP listener (default 127.0.0.1:2575)")
+    target.add_argument("--http", metavar="URL", help="base URL; each file is POSTed whole to URL/hl7v2")
+    send.add_argument("--token", help="bearer token for --http (default $CLAIMBRIDGE_TOKEN)")
+    send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer")
     args = parser.parse_args(argv)
+    if args.command == "send":
+        from .send import run
+
+        return run(args)
     return serve_forever(args)
 
 

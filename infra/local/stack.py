@@ -55,9 +55,8 @@ class Gateway:
         url = urlsplit(raw_path)
         path = unquote(url.path)
         route, params = self._match(method, path)
-        if route is None:
-            return 404 if params is None else 405, {"Content-Type": "application/json"}, \
-                b'{"message":"Missing Authentication Token"}'
+        if route is None:  # API Gateway answers an unrouted path or method this way
+            return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
         if len(body) > MAX_REQUEST_BYTES:
             return self.gateway_response("REQUEST_TOO_LARGE")
         context = {}
@@ -76,15 +75,12 @@ class Gateway:
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
         return int(result["statusCode"]), out_headers, data
 
-    def _match(self, method: str, path: str) -> tuple[Route | None, dict | None]:
-        seen_path = False
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict]:
         for route in self.routes:
             m = route.pattern.match(path)
-            if m:
-                seen_path = True
-                if route.method in (method, "ANY"):
-                    return route, m.groupdict()
-        return None, ({} if seen_path else None)
+            if m and route.method in (method, "ANY"):
+                return route, m.groupdict()
+        return None, {}
 
     def _authorize(self, token: str | None, route: Route) -> dict | None:
         event = {"type": "TOKEN", "authorizationToken": token or "",

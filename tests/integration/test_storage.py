@@ -6,6 +6,7 @@ import os
 
 import boto3
 
+from adapters import dynamo_keys as keys
 from functions.bootstrap import services
 from tests import factories as f
 
@@ -19,8 +20,7 @@ def test_submission_stores_case_record_event_lookups_and_raw_bytes(api, dynamodb
     case = next(i for i in items if i["SK"]["S"] == "CASE")
     assert case["GSI1PK"]["S"] == "WORKLIST#alpha#pending-review" and case["version"]["N"] == "1"
     assert [i["SK"]["S"][:6] for i in items if i["SK"]["S"] != "CASE"] == ["EVENT#"]
-    record = dynamodb.get_item(TableName=table, Key={"PK": {"S": "SUBMISSION#alpha#urn:example:submissions|STORE-B"},
-                                                     "SK": {"S": "SUBMISSION"}})["Item"]
+    record = dynamodb.get_item(TableName=table, Key=keys.submission_key("alpha", "urn:example:submissions|STORE-B"))["Item"]
     assert record["case_id"]["S"] == cr["id"]
     doc = json.loads(case["doc"]["S"])
     s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint)

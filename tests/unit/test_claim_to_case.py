@@ -30,7 +30,8 @@ def test_pas_bundle_maps_member_providers_items_and_key():
 @pytest.mark.parametrize("claim_args, expected", [
     ({"priority": "stat"}, Priority.EXPEDITED),
     ({"priority": "normal"}, Priority.STANDARD),
-    ({"cert": "1"}, Priority.EXPEDITED),  # appeal - immediate
+    ({"cert": "1", "related": "CLM-0"}, Priority.EXPEDITED),  # appeal - immediate
+    ({"cert": "2", "related": "CLM-0"}, Priority.STANDARD),  # appeal - standard
     ({"extension": [{"url": f.PAS + "extension-levelOfServiceCode",
                      "valueCodeableConcept": {"coding": [{"system": f.X12 + "1338", "code": "U"}]}}]}, Priority.EXPEDITED),
 ])
@@ -56,7 +57,9 @@ def test_update_cancel_and_appeal_intents():
     cancel = submission_from_fhir(f.pas_bundle(f.claim("CLM-2", related="CLM-1", claim_cert="3")))
     assert cancel.intent is Intent.CANCEL
     appeal = submission_from_fhir(f.pas_bundle(f.claim("CLM-3", related="CLM-1", cert="2")))
-    assert appeal.appeal and appeal.draft.priority is Priority.EXPEDITED
+    assert appeal.appeal and appeal.draft.priority is Priority.STANDARD  # X12 1322 "2": Appeal - Standard
+    immediate = submission_from_fhir(f.pas_bundle(f.claim("CLM-3", related="CLM-1", cert="1")))
+    assert immediate.appeal and immediate.draft.priority is Priority.EXPEDITED
 
 
 def test_associated_related_claim_is_not_an_update():
@@ -89,6 +92,10 @@ def test_replay_hash_ignores_send_time_but_not_content():
     (f.claim(item=[]), Invalid, "Claim.item"),
     ({**f.claim(), "identifier": []}, Invalid, "Claim.identifier"),
     (f.claim(claim_cert="3"), Invalid, "Claim.related"),
+    (f.claim(cert="1"), Invalid, "Claim.related"),  # an appeal names what it appeals
+    (f.claim(identifier="x" * 300), Invalid, "Claim.identifier"),
+    ({**f.pas_bundle(), "type": "transaction"}, Invalid, "Bundle.type"),
+    ({**f.pas_bundle(), "entry": f.pas_bundle()["entry"][:1]}, Invalid, "Bundle.entry[0].resource.patient"),
 ])
 def test_bad_bodies_name_the_element(body, error, expression):
     with pytest.raises(error) as raised:
@@ -120,7 +127,7 @@ def test_inquiry_keys_member_and_provider():
     assert npis == {"1234567893"}
 
 
-@pytest.mark.parametrize("path", PAS_REQUEST_BUNDLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", PAS_REQUEST_BUNDLES, ids=lambda p: getattr(p, "name", "none"))
 def test_every_pas_request_bundle_in_the_corpus_maps(path, corpus_json):
     body = corpus_json(path)
     sub = submission_from_fhir(body)
@@ -134,3 +141,27 @@ def test_corpus_referral_is_expedited_by_its_urgent_level_of_service(corpus_json
     sub = submission_from_fhir(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json"))
     assert sub.draft.priority is Priority.EXPEDITED
     assert {p.role for p in sub.draft.providers} == {"requesting", "servicing"}
+
+
+def test_a_non_patient_beneficiary_and_extended_period_do_not_break_mapping():
+    body = f.pas_bundle()
+    claim = body["entry"][0]["resource"]
+    claim["item"][0].pop("servicedDate")
+    claim["item"][0]["servicedPeriod"] = {"id": "p1", "extension": [], "start": "2026-12-01", "end": "2026-12-05"}
+    claim["patient"] = {"reference": "Organization/insurer-1"}
+    sub = submission_from_fhir(body)
+    assert sub.draft.items[0].serviced.end == "2026-12-05" and sub.draft.member.family is None
+
+
+def test_parties_are_kept_without_narrative_or_photo():
+    body = f.pas_bundle()
+    body["entry"][1]["resource"]["photo"] = [{"contentType": "image/png", "data": "AAAA"}]
+    body["entry"][1]["resource"]["text"] = {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}
+    patient = next(p for p in submission_from_fhir(body).draft.parties if p["reference"] == "Patient/member-1")
+    assert "photo" not in patient["resource"] and "text" not in patient["resource"]
+
+
+def test_related_identifier_without_system_is_looked_up_by_value():
+    body = f.claim("CLM-2", related="CLM-1")
+    del body["related"][0]["claim"]["identifier"]["system"]
+    assert submission_from_fhir(body).related == ["CLM-1"]

@@ -24,13 +24,31 @@ def test_new_case_is_one_transaction_with_guarded_case_and_submission():
     puts = [i["Put"] for i in request["TransactItems"]]
     assert puts[keys.CASE_AT]["Item"]["PK"] == {"S": "CASE#c1"}
     assert puts[keys.CASE_AT]["ConditionExpression"] == "attribute_not_exists(PK)"
-    assert puts[keys.SUBMISSION_AT]["Item"]["PK"] == {"S": "SUBMISSION#p1#urn:example:submissions|BND-1"}
+    assert puts[keys.SUBMISSION_AT]["Item"] == {
+        **keys.submission_key("p1", "urn:example:submissions|BND-1"), "case_id": {"S": "c1"}, "sha256": {"S": sub.sha256}}
     assert puts[keys.SUBMISSION_AT]["ConditionExpression"] == "attribute_not_exists(PK)"
     assert puts[2]["Item"]["SK"]["S"].startswith("EVENT#")
     lookups = {p["Item"]["PK"]["S"] for p in puts[3:]}
-    assert {"LOOKUP#p1#urn:example:claims|CLM-1", "LOOKUP#p1#CLM-1", "LOOKUP#p1#Claim/req-claim",
-            "LOOKUP#p1#member:urn:example:member|M-1"} <= lookups
+    assert {keys.lookup_pk("p1", k) for k in ("urn:example:claims|CLM-1", "CLM-1", "Claim/req-claim",
+                                              "member:urn:example:member|M-1", "subscriber:M-1")} == lookups
     assert all(p["TableName"] == "T" for p in puts)
+
+
+def test_identifiers_never_appear_in_keys():
+    case, sub = make()
+    request = keys.create_case_transaction("T", case, sub, rules.event(T0, "received"))
+    key_text = " ".join(i["Put"]["Item"]["PK"]["S"] + i["Put"]["Item"]["SK"]["S"] for i in request["TransactItems"])
+    for secret in ("M-1", "CLM-1", "BND-1", "req-claim"):
+        assert secret not in key_text
+
+
+def test_oversized_case_is_refused_before_any_write():
+    import pytest
+    from review.errors import Invalid
+    case, _ = make()
+    big = case.model_copy(update={"parties": [{"reference": "Patient/x", "fullUrl": "x", "resource": {"d": "x" * 400_000}}]})
+    with pytest.raises(Invalid):
+        keys.case_item(big)
 
 
 def test_open_case_is_on_the_sparse_worklist_and_closed_case_is_not():

@@ -53,9 +53,9 @@ def test_submit_then_read_back(memory):
 
 
 def test_fhir_json_content_type_passes_the_validating_resolver():
-    status, _ = call(cases_app.lambda_handler, event("POST", "/cases/x/determination",
+    status, body = call(cases_app.lambda_handler, event("POST", "/cases/x/determination",
                                                      {"version": 1, "decisions": [{"itemSequence": 1, "decision": "approved"}]}))
-    assert status == 404  # reached the handler: the case does not exist
+    assert status == 404 and body["issue"][0]["diagnostics"] == "no such case"  # reached the handler
 
 
 def test_unknown_operation_and_route_are_404_outcomes():

@@ -85,3 +85,16 @@ def test_update_adds_replaces_and_cancels_items():
 def test_update_cancelling_every_item_cancels_the_case():
     updated = rules.apply_update(make_case(1), [Item(sequence=1, cancelled=True)])
     assert updated.status is Status.CANCELLED
+
+
+def test_redeciding_to_a_denial_withdraws_the_authorization():
+    approved = rules.decide(make_case(1), [{"item_sequence": 1, "decision": "approved"}], T0)
+    assert approved.preauth_ref
+    denied = rules.decide(approved, [{"item_sequence": 1, "decision": "denied", "reason_code": "0U"}], T0)
+    assert denied.preauth_ref is None and denied.preauth_period is None
+
+
+def test_best_match_prefers_more_keys_then_newest():
+    assert rules.best_match([["a", "b"], ["a"]]) == "a"
+    assert rules.best_match([["a", "b"]]) == "b"
+    assert rules.best_match([]) is None

@@ -125,3 +125,54 @@ def test_inquire_matches_member_and_provider(env):
         services.inquire(store, "p1", ["member:urn:example:member|M-1"], {"9999999999"})
     with pytest.raises(NotFound):
         services.inquire(store, "p2", ["member:urn:example:member|M-1"], {"1234567893"})
+
+
+def test_cancel_of_a_decided_case_cancels_it(env):
+    store, _, clock, submit = env
+    case = submit(f.pas_bundle(f.claim("CLM-1")))
+    services.decide(store, clock, "p1", case.id, 1, [{"item_sequence": 1, "decision": "approved"}])
+    cancelled = submit(f.pas_bundle(f.claim("CLM-1-C", related="CLM-1", claim_cert="3"), identifier="BND-C"))
+    assert cancelled.id == case.id and cancelled.status is Status.CANCELLED and len(store.cases) == 1
+
+
+def test_update_keeps_determinations_of_items_restated_unchanged(env):
+    store, _, clock, submit = env
+    case = submit(f.pas_bundle(f.claim("CLM-1", items=2)))
+    services.decide(store, clock, "p1", case.id, 1, [{"item_sequence": 1, "decision": "approved"}])
+    body = f.claim("CLM-1-U", related="CLM-1", items=2)
+    body["item"][1]["extension"].append({"url": f.PAS + "extension-infoChanged", "valueCode": "changed"})
+    updated = submit(f.pas_bundle(body, identifier="BND-U"))
+    assert updated.items[0].determination.decision.value == "approved"  # restated: kept
+    assert updated.items[1].info_changed == "changed" and updated.items[1].determination is None
+
+
+def test_replay_of_an_update_after_a_later_cancel_answers_as_before(env):
+    store, _, _, submit = env
+    case = submit(f.pas_bundle(f.claim("CLM-1")))
+    update = f.pas_bundle(f.claim("CLM-1-U", related="CLM-1"), identifier="BND-U")
+    submit(update)
+    submit(f.pas_bundle(f.claim("CLM-1-C", related="CLM-1", claim_cert="3"), identifier="BND-C"))
+    assert submit(update).id == case.id
+
+
+def test_update_goes_to_the_case_its_keys_name_best(env):
+    """Senders reuse Claim identifiers; the Claim/<id> reference tells the cases apart."""
+    _, _, _, submit = env
+    first = submit(f.pas_bundle(f.claim("SHARED", id="first"), identifier="B1"))
+    submit(f.pas_bundle(f.claim("SHARED", id="second"), identifier="B2"))
+    update = f.claim("SHARED-U", id="upd", related="SHARED")
+    update["related"][0]["claim"]["reference"] = "Claim/first"
+    assert submit(f.pas_bundle(update, identifier="B3")).id == first.id
+
+
+def test_appeal_inherits_what_its_thin_message_lacks(env):
+    from fhir_mappings.claim_to_case import submission_from_request
+    from review.model import Member
+
+    store, archive, clock, submit = env
+    original = submit(f.pas_bundle(f.claim("CLM-1")))
+    services.decide(store, clock, "p1", original.id, 1, [{"item_sequence": 1, "decision": "denied", "reason_code": "0U"}])
+    sub = submission_from_request(f.claim("CLM-1-A", related="CLM-1"), appeal=True)  # a bare Claim: no Patient
+    assert sub.draft.member == Member()
+    appeal = services.submit(store, archive, clock, "p1", sub, b"raw", "application/fhir+json")
+    assert appeal.kind is Kind.APPEAL and appeal.member == original.member and appeal.member.family == "DOE"

@@ -1,0 +1,98 @@
+"""Read access to one parsed HL7 v2 message, by the positions the standard numbers.
+
+python-hl7 parses (it is ~20x faster than hl7apy and keeps Z-segments); this wrapper reads its
+nested containers uniformly and decodes escape sequences. `""` (explicit null) and empty both
+read as None: for a new case there is nothing to delete, so the difference does not matter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import hl7
+
+
+class Unparseable(Exception):
+    """No usable MSH: nothing can be acknowledged but a generic reject."""
+
+
+def _at(node: Any, index: int) -> Any:
+    if isinstance(node, str):
+        return node if index == 0 else ""
+    return node[index] if index < len(node) else ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    message: V2Message
+    raw: Any  # hl7.Segment
+
+    @property
+    def name(self) -> str:
+        return str(self.raw[0])
+
+    def get(self, field: int, component: int = 1, repetition: int = 1, sub: int = 1) -> str | None:
+        """FIELD-n.component.subcomponent, the given repetition (all 1-based)."""
+        value = _at(_at(_at(_at(self.raw, field), repetition - 1), component - 1), sub - 1)
+        if not isinstance(value, str):  # a deeper level than asked for: take its first leaf
+            while not isinstance(value, str):
+                value = _at(value, 0)
+        if not value or value == '""':
+            return None
+        return self.message.unescape(value) if self.message.escape in value else value
+
+    def repetitions(self, field: int) -> int:
+        value = _at(self.raw, field)
+        if isinstance(value, str) or not value:
+            return 1 if value else 0
+        return len(value) if isinstance(value[0], hl7.Repetition) else 1
+
+    def components(self, field: int, repetition: int = 1) -> list[str | None]:
+        rep = _at(_at(self.raw, field), repetition - 1)
+        count = 1 if isinstance(rep, str) else max(len(rep), 1)
+        return [self.get(field, c, repetition) for c in range(1, count + 1)]
+
+
+class V2Message:
+    def __init__(self, text: str):
+        if not text.startswith("MSH") or len(text) < 8:
+            raise Unparseable("no MSH segment")
+        try:
+            self.parsed = hl7.parse(text)
+            self.escape = text[6] if len(text) > 6 else "\\"
+        except Exception as err:  # any parser failure on hostile input means: reject
+            raise Unparseable(type(err).__name__) from None
+        self.text = text
+
+    def unescape(self, value: str) -> str:
+        try:
+            return self.parsed.unescape(value)
+        except Exception:
+            return value
+
+    @cached_property
+    def msh(self) -> Segment:
+        return Segment(self, self.parsed[0])
+
+    def segments(self, name: str) -> list[Segment]:
+        return [Segment(self, s) for s in self.parsed if str(s[0]) == name]
+
+    def first(self, name: str) -> Segment | None:
+        found = self.segments(name)
+        return found[0] if found else None
+
+    def groups(self, head: str, members: tuple[str, ...]) -> list[list[Segment]]:
+        """Each `head` segment with the `members` segments that follow it (e.g. PR1 and its AUT)."""
+        out: list[list[Segment]] = []
+        current: list[Segment] | None = None
+        for raw in self.parsed:
+            name = str(raw[0])
+            if name == head:
+                current = [Segment(self, raw)]
+                out.append(current)
+            elif current is not None and name in members:
+                current.append(Segment(self, raw))
+            else:
+                current = None
+        return out

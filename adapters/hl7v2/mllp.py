@@ -1,0 +1,225 @@
+"""MLLP listener: HL7 v2 frames in over TCP, each handed to `handle`, its answers framed back in order.
+
+A frame is 0x0B <message> 0x1C 0x0D. One connection carries many messages, one at a time: the next
+frame is read once the answers to the previous one are written (interface engines wait for the ACK
+anyway). `handle` does blocking AWS I/O, so it runs in a thread pool and the event loop keeps serving
+other connections meanwhile.
+
+Built on python-hl7's asyncio server (`hl7.mllp.start_hl7_server`, its stream reader and
+`writeblock`). Frames are read with `readuntil` rather than `readblock`: `readblock` consumes a frame
+that is preceded by stray bytes and then raises InvalidBlockError, losing the message; here bytes
+outside a frame are skipped and the frame after them is kept.
+
+Nothing a sender does hangs or stops the listener: stray bytes are skipped, an oversize frame is
+answered by `reject` (or the connection closed), a connection that sends no frame for `idle_timeout`
+seconds or stalls inside one for `frame_timeout` seconds is closed, and an error in `handle` closes
+only its own connection. Logs carry connection ids, sizes and outcomes; never message content (PHI).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+import time
+from asyncio import IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from aws_lambda_powertools import Logger
+from hl7.mllp import start_hl7_server
+
+logger = Logger(service="claimbridge")
+
+START_BLOCK = b"\x0b"
+END_BLOCK = b"\x1c\x0d"
+MAX_FRAME = 10 * 1024 * 1024
+
+Handle = Callable[[bytes], list[bytes]]
+Reject = Callable[[str], bytes]
+
+
+class FrameTooLarge(Exception):
+    """A frame longer than the listener's limit; its bytes were discarded."""
+
+
+class MllpListener:
+    """`start()`/`stop()` run it on a daemon thread (the local stack, tests); `await serve_forever()`
+    runs it on the caller's event loop (the container entry point). Port 0 picks a free port."""
+
+    def __init__(self, host: str, port: int, handle: Handle, reject: Reject | None = None, *,
+                 max_frame: int = MAX_FRAME, idle_timeout: float = 300.0, frame_timeout: float = 60.0,
+                 workers: int = 8, shutdown_grace: float = 20.0):
+        self.host = host
+        self.handle = handle
+        self.reject = reject
+        self.max_frame = max_frame
+        self.idle_timeout = idle_timeout
+        self.frame_timeout = frame_timeout
+        self.workers = workers
+        self.shutdown_grace = shutdown_grace
+        self._port = port
+        self._ids = itertools.count(1)
+        self._listening = threading.Event()
+        self._stop_requested = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._startup_error: BaseException | None = None
+        # connection task -> True while its frame is being handled (finished on shutdown, not cut)
+        self._connections: dict[asyncio.Task, bool] = {}
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    def start(self) -> MllpListener:
+        """Run on a daemon thread; return once the socket is listening (raises if it cannot bind)."""
+        self._thread = threading.Thread(target=self._run, name="mllp-listener", daemon=True)
+        self._thread.start()
+        self._listening.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting, let frames being handled finish (up to `shutdown_grace`), close the rest.
+        Safe from any thread, from signal handlers on the listener's own loop, and before it listens."""
+        self._stop_requested.set()
+        if self._loop is not None and self._stopping is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(self.shutdown_grace + 5)
+
+    def __enter__(self) -> MllpListener:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def serve_forever(self) -> None:
+        """Listen until `stop()` (or cancellation), then shut down as `stop()` describes."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        if self._stop_requested.is_set():  # stop() came before there was a loop to tell
+            self._stopping.set()
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="mllp-handle")
+        try:
+            server = await start_hl7_server(self._serve_connection, self.host, self._port, limit=self.max_frame)
+        except BaseException as err:
+            self._startup_error = err
+            self._listening.set()
+            self._executor.shutdown(wait=False)
+            raise
+        self._port = server.sockets[0].getsockname()[1]
+        logger.info("mllp listening", extra={"port": self._port, "max_frame": self.max_frame})
+        self._listening.set()
+        try:
+            await self._stopping.wait()
+        finally:
+            server.close()
+            await self._close_connections()
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("mllp stopped", extra={"port": self._port})
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self.serve_forever())
+        except BaseException as err:
+            if self._listening.is_set() and self._startup_error is None:
+                logger.error("mllp listener failed", extra={"error": type(err).__name__})
+            self._listening.set()  # start() re-raises a bind error
+
+    async def _close_connections(self) -> None:
+        idle = [task for task, busy in self._connections.items() if not busy]
+        for task in idle:
+            task.cancel()
+        busy = [task for task, is_busy in self._connections.items() if is_busy]
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self.shutdown_grace)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*idle, *busy, return_exceptions=True)
+
+    async def _serve_connection(self, reader: StreamReader, writer: StreamWriter) -> None:
+        task = asyncio.current_task()
+        self._connections[task] = False
+        connection = next(self._ids)
+        frames, outcome = 0, "closed by peer"
+        logger.debug("mllp connection opened", extra={"connection": connection})
+        try:
+            while not self._stopping.is_set():
+                self._connections[task] = False
+                try:
+                    frame = await self._read_frame(reader, connection)
+                except FrameTooLarge as err:
+                    if self.reject is None:
+                        outcome = "oversize frame"
+                        return
+                    self._connections[task] = True
+                    answers = [await self._in_pool(self.reject, str(err))]
+                    logger.warning("mllp frame rejected", extra={"connection": connection, "reason": "oversize"})
+                else:
+                    self._connections[task] = True
+                    started = time.monotonic()
+                    answers = await self._in_pool(self.handle, frame)
+                    logger.info("mllp frame handled", extra={
+                        "connection": connection, "bytes": len(frame), "answers": len(answers),
+                        "ms": round((time.monotonic() - started) * 1000, 1)})
+                for answer in answers:
+                    writer.writeblock(answer)
+                async with asyncio.timeout(self.frame_timeout):
+                    await writer.drain()  # a peer that stops reading its ACKs is dropped, not waited on
+                frames += 1
+            outcome = "listener stopping"
+        except IncompleteReadError as err:
+            outcome = "closed mid-frame" if err.partial else "closed by peer"
+        except TimeoutError:  # before OSError, of which it is a subclass
+            outcome = "timed out"
+        except OSError:
+            outcome = "connection lost"
+        except asyncio.CancelledError:
+            outcome = "listener stopping"
+        except Exception as err:  # from handle/reject: type only, the message may quote PHI
+            outcome = "handler error"
+            logger.error("mllp handler failed", extra={"connection": connection, "error": type(err).__name__})
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
+            # Load-balancer and container health checks connect and hang up all day: debug, not info.
+            quiet = not frames and outcome == "closed by peer"
+            (logger.debug if quiet else logger.info)(
+                "mllp connection closed", extra={"connection": connection, "frames": frames, "outcome": outcome})
+
+    async def _read_frame(self, reader: StreamReader, connection: int) -> bytes:
+        """The next frame's bytes between start byte and trailer. Waits `idle_timeout` for a start
+        byte, then `frame_timeout` for the rest; raises IncompleteReadError when the peer closes."""
+        async with asyncio.timeout(self.idle_timeout):
+            skipped = await _discard_through(reader, START_BLOCK)
+        if skipped:
+            logger.warning("mllp bytes outside a frame skipped", extra={"connection": connection, "bytes": skipped})
+        async with asyncio.timeout(self.frame_timeout):
+            try:
+                block = await reader.readuntil(END_BLOCK)
+            except LimitOverrunError:
+                if self.reject is not None:  # the sender keeps the connection: drop the rest of the frame
+                    await _discard_through(reader, END_BLOCK)
+                raise FrameTooLarge(f"frame exceeds {self.max_frame} bytes") from None
+        body = block[:-len(END_BLOCK)]
+        # A sender that abandoned a frame and began again left an earlier start byte; the last one
+        # begins the frame (0x0B never occurs inside HL7 text).
+        return body[body.rfind(START_BLOCK) + 1:]
+
+    async def _in_pool(self, fn: Callable, arg: object):
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg)
+
+
+async def _discard_through(reader: StreamReader, separator: bytes) -> int:
+    """Consume bytes up to and including `separator`; return how many came before it. Memory stays
+    within the reader's limit however much arrives first."""
+    discarded = 0
+    while True:
+        try:
+            return discarded + len(await reader.readuntil(separator)) - len(separator)
+        except LimitOverrunError as err:
+            discarded += len(await reader.readexactly(err.consumed))

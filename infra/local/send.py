@@ -1,0 +1,213 @@
+"""`claimbridge send FILE...`: HL7 v2 files to an MLLP listener or the HTTP endpoint, acknowledgments tallied.
+
+Over MLLP each message of a file (batches split by `wire.split`) goes as its own frame on one
+connection, and the answer is read before the next is sent. Over HTTP each file is posted whole, as
+the endpoint accepts a batch. Either way an answer is matched to the message whose MSH-10 its MSA-2
+names (or it has no MSA-2, as a reject of an unreadable message has), so a late answer is never
+counted for the next message. The exit status is 1 when any message got no answer.
+
+Sockets here are plain rather than python-hl7's MLLPClient: that client sends with one `send()` and
+reads one `recv(4096)`, which cuts long messages and split or long acknowledgments.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from tqdm import tqdm
+
+from adapters.hl7v2 import wire
+
+DEFAULT_MLLP = "127.0.0.1:2575"
+HL7_CONTENT_TYPE = "x-application/hl7-v2+er7"
+START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
+ALWAYS_SHOWN = ("AA", "AE", "AR")
+
+
+@dataclass
+class Tally:
+    files: int = 0
+    messages: int = 0
+    codes: Counter = field(default_factory=Counter)  # MSA-1 -> answers
+    unanswered: int = 0
+    transport_errors: int = 0
+    seconds: float = 0.0
+
+    def count(self, answer: str | None) -> None:
+        if answer is None:
+            self.unanswered += 1
+        else:
+            self.codes[_field(answer, "MSA", 1) or "unreadable"] += 1
+
+    @property
+    def ok(self) -> bool:
+        return not self.unanswered and not self.transport_errors
+
+    def summary(self) -> str:
+        shown = list(ALWAYS_SHOWN) + sorted(set(self.codes) - set(ALWAYS_SHOWN))
+        counts = ", ".join(f"{self.codes[code]} {code}" for code in shown)
+        line = (f"sent {self.messages} messages from {self.files} files in {self.seconds:.1f} s: "
+                f"{counts}, {self.unanswered} without answer")
+        return line + (f", {self.transport_errors} transport errors" if self.transport_errors else "")
+
+
+def run(args: argparse.Namespace) -> int:
+    """The `send` subcommand: prints the summary line, returns the exit status."""
+    files = [Path(name) for name in args.files]
+    unreadable = [str(path) for path in files if not path.is_file()]
+    if unreadable:
+        print(f"claimbridge send: no such file: {', '.join(unreadable)}", file=sys.stderr)
+        return 2
+    if args.http:
+        tally = send_http(files, args.http, args.token or os.environ.get("CLAIMBRIDGE_TOKEN"), timeout=args.timeout)
+    else:
+        host, _, port = (args.mllp or DEFAULT_MLLP).rpartition(":")
+        if not host or not port.isdigit():
+            print("claimbridge send: --mllp takes HOST:PORT", file=sys.stderr)
+            return 2
+        tally = send_mllp(files, host.strip("[]"), int(port), timeout=args.timeout)
+    print(tally.summary())
+    return 0 if tally.ok else 1
+
+
+def send_mllp(files: Iterable[Path], host: str, port: int, *, timeout: float = 30.0,
+              progress: bool | None = None) -> Tally:
+    """Every message of every file, one frame each, over one connection (reopened after a failure).
+    `timeout` bounds the wait for each answer; `progress=None` shows a bar only on a terminal."""
+    batches = [(path, wire.split(path.read_bytes())) for path in files]
+    tally = Tally(files=len(batches), messages=sum(len(batch.messages) for _, batch in batches))
+    started = time.monotonic()
+    connection: _MllpConnection | None = None
+    with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
+        for _, batch in batches:
+            for message in batch.messages:
+                try:
+                    connection = connection or _MllpConnection(host, port, timeout)
+                    answer = connection.exchange(_encode(message), _field(message, "MSH", 10), timeout)
+                except OSError:  # refused, reset, closed by the listener
+                    tally.transport_errors += 1
+                    answer = None
+                    if connection:
+                        connection.close()
+                        connection = None
+                tally.count(answer)
+                bar.update()
+    if connection:
+        connection.close()
+    tally.seconds = time.monotonic() - started
+    return tally
+
+
+def send_http(files: Iterable[Path], url: str, token: str | None, *, timeout: float = 30.0,
+              progress: bool | None = None) -> Tally:
+    """Each file posted whole to `{url}/hl7v2`; the answers in each response body matched to its messages."""
+    endpoint = url.rstrip("/") + "/hl7v2"
+    headers = {"Content-Type": HL7_CONTENT_TYPE, **({"Authorization": f"Bearer {token}"} if token else {})}
+    bodies = [path.read_bytes() for path in files]
+    batches = [wire.split(body) for body in bodies]
+    tally = Tally(files=len(bodies), messages=sum(len(batch.messages) for batch in batches))
+    started = time.monotonic()
+    with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
+        for body, batch in zip(bodies, batches):
+            status, answer_bytes = _post(endpoint, body, headers, timeout)
+            answers = [a for a in wire.split(answer_bytes).messages if _has_segment(a, "MSA")] if answer_bytes else []
+            if status is None or (status >= 400 and not answers):
+                tally.transport_errors += 1
+            for message in batch.messages:
+                tally.count(_claim_answer(answers, _field(message, "MSH", 10)))
+            bar.update(len(batch.messages))
+    tally.seconds = time.monotonic() - started
+    return tally
+
+
+class _MllpConnection:
+    def __init__(self, host: str, port: int, timeout: float):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buffer = b""
+
+    def exchange(self, message: bytes, control_id: str, timeout: float) -> str | None:
+        """Send one frame; the answer that acknowledges it, or None when none came within `timeout`."""
+        self.sock.sendall(START_BLOCK + message + END_BLOCK)
+        deadline = time.monotonic() + timeout
+        while (frame := self._next_frame(deadline)) is not None:
+            answer = "\r".join(wire.split(frame).messages)
+            if _field(answer, "MSA", 2) in ("", control_id):
+                return answer
+        return None
+
+    def _next_frame(self, deadline: float) -> bytes | None:
+        while END_BLOCK not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not chunk:
+                raise ConnectionResetError("listener closed the connection")
+            self.buffer += chunk
+        frame, _, self.buffer = self.buffer.partition(END_BLOCK)
+        return frame[frame.rfind(START_BLOCK) + 1:]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _post(endpoint: str, body: bytes, headers: dict, timeout: float) -> tuple[int | None, bytes]:
+    request = urllib.request.Request(endpoint, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:  # a 4xx may still carry HL7 rejects
+        return err.code, err.read()
+    except (urllib.error.URLError, OSError):
+        return None, b""
+
+
+def _claim_answer(answers: list[str], control_id: str) -> str | None:
+    """Take (remove) the first answer acknowledging `control_id`, or one that names no message."""
+    for index, answer in enumerate(answers):
+        if _field(answer, "MSA", 2) in ("", control_id):
+            return answers.pop(index)
+    return None
+
+
+def _encode(message: str) -> bytes:
+    """The message in the character set its MSH-18 declares (the listener decodes by it), else UTF-8."""
+    component = _field(message, "MSH", 2)[:1] or "^"
+    codec = wire.CHARSETS.get(_field(message, "MSH", 18).split(component)[0].upper(), "utf-8")
+    try:
+        return message.encode(codec)
+    except UnicodeEncodeError:
+        return message.encode("utf-8")
+
+
+def _field(message: str, segment: str, number: int) -> str:
+    """Field `number` of the first `segment` in a CR-separated message; '' when absent. MSH counts
+    its field separator as MSH-1, as the standard numbers it."""
+    separator = message[3] if message.startswith("MSH") and len(message) > 3 else "|"
+    index = number - 1 if segment == "MSH" else number
+    for line in message.split("\r"):
+        if line.startswith(segment + separator):
+            fields = line.split(separator)
+            return fields[index].strip() if len(fields) > index else ""
+    return ""
+
+
+def _has_segment(message: str, segment: str) -> bool:
+    return any(line.startswith(segment) for line in message.split("\r"))
+
+
+def _no_bar(progress: bool | None) -> bool | None:
+    return None if progress is None else not progress  # tqdm: None = only on a terminal
