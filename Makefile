@@ -1,5 +1,5 @@
 # make run   - install into .venv and start the local stack (claimbridge serve)
-# make test  - lint the template, scan it, run every test
+# make test  - lint the templates, scan them, run every test
 # make bench - the benchmark (ratios measured in the same run)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -26,6 +26,8 @@ run: $(VENV)/.local
 lint: $(VENV)/.dev
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
+	$(BIN)/cfn-lint infra/mllp/template.yaml
+	$(BIN)/checkov -f infra/mllp/template.yaml --framework cloudformation --skip-download --quiet --compact
 
 test: lint
 	$(BIN)/python -m pytest -q

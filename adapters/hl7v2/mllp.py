@@ -42,6 +42,10 @@ class FrameTooLarge(Exception):
     """A frame longer than the listener's limit; its bytes were discarded."""
 
 
+class HandlerFailed(Exception):
+    """`handle` or `reject` raised; carries only the exception's type name, as its message may quote PHI."""
+
+
 class MllpListener:
     """`start()`/`stop()` run it on a daemon thread (the local stack, tests); `await serve_forever()`
     runs it on the caller's event loop (the container entry point). Port 0 picks a free port."""
@@ -157,12 +161,12 @@ class MllpListener:
                         outcome = "oversize frame"
                         return
                     self._connections[task] = True
-                    answers = [await self._in_pool(self.reject, str(err))]
+                    answers = await self._answers(self._rejection, str(err))
                     logger.warning("mllp frame rejected", extra={"connection": connection, "reason": "oversize"})
                 else:
                     self._connections[task] = True
                     started = time.monotonic()
-                    answers = await self._in_pool(self.handle, frame)
+                    answers = await self._answers(self.handle, frame)
                     logger.info("mllp frame handled", extra={
                         "connection": connection, "bytes": len(frame), "answers": len(answers),
                         "ms": round((time.monotonic() - started) * 1000, 1)})
@@ -178,11 +182,12 @@ class MllpListener:
             outcome = "timed out"
         except OSError:
             outcome = "connection lost"
+        except HandlerFailed as err:
+            outcome = "handler error"
+            logger.error("mllp handler failed", extra={"connection": connection, "error": str(err)})
         except asyncio.CancelledError:
             outcome = "listener stopping"
-        except Exception as err:  # from handle/reject: type only, the message may quote PHI
-            outcome = "handler error"
-            logger.error("mllp handler failed", extra={"connection": connection, "error": type(err).__name__})
+            raise
         finally:
             self._connections.pop(task, None)
             writer.close()
@@ -210,8 +215,18 @@ class MllpListener:
         # begins the frame (0x0B never occurs inside HL7 text).
         return body[body.rfind(START_BLOCK) + 1:]
 
-    async def _in_pool(self, fn: Callable, arg: object):
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg)
+    def _rejection(self, reason: str) -> list[bytes]:
+        return [self.reject(reason)]
+
+    async def _answers(self, fn: Callable, arg: object) -> list[bytes]:
+        """`fn(arg)` in the thread pool, its answers checked to be a list of messages as bytes."""
+        try:
+            answers = list(await asyncio.get_running_loop().run_in_executor(self._executor, fn, arg))
+            if not all(isinstance(answer, bytes) for answer in answers):
+                raise TypeError("answers must be bytes")
+        except Exception as err:
+            raise HandlerFailed(type(err).__name__) from None
+        return answers
 
 
 async def _discard_through(reader: StreamReader, separator: bytes) -> int:

@@ -83,16 +83,16 @@ def send_mllp(files: Iterable[Path], host: str, port: int, *, timeout: float = 3
               progress: bool | None = None) -> Tally:
     """Every message of every file, one frame each, over one connection (reopened after a failure).
     `timeout` bounds the wait for each answer; `progress=None` shows a bar only on a terminal."""
-    batches = [(path, wire.split(path.read_bytes())) for path in files]
-    tally = Tally(files=len(batches), messages=sum(len(batch.messages) for _, batch in batches))
+    batches = [wire.split(path.read_bytes()) for path in files]
+    tally = Tally(files=len(batches), messages=sum(len(batch.messages) for batch in batches))
     started = time.monotonic()
     connection: _MllpConnection | None = None
     with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
-        for _, batch in batches:
+        for batch in batches:
             for message in batch.messages:
                 try:
                     connection = connection or _MllpConnection(host, port, timeout)
-                    answer = connection.exchange(_encode(message), _field(message, "MSH", 10), timeout)
+                    answer = connection.exchange(_encode(message), _field(message, "MSH", 10))
                 except OSError:  # refused, reset, closed by the listener
                     tally.transport_errors += 1
                     answer = None
@@ -119,7 +119,7 @@ def send_http(files: Iterable[Path], url: str, token: str | None, *, timeout: fl
     with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
         for body, batch in zip(bodies, batches):
             status, answer_bytes = _post(endpoint, body, headers, timeout)
-            answers = [a for a in wire.split(answer_bytes).messages if _has_segment(a, "MSA")] if answer_bytes else []
+            answers = _acknowledgments(answer_bytes)
             if status is None or (status >= 400 and not answers):
                 tally.transport_errors += 1
             for message in batch.messages:
@@ -132,15 +132,15 @@ def send_http(files: Iterable[Path], url: str, token: str | None, *, timeout: fl
 class _MllpConnection:
     def __init__(self, host: str, port: int, timeout: float):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.timeout = timeout
         self.buffer = b""
 
-    def exchange(self, message: bytes, control_id: str, timeout: float) -> str | None:
-        """Send one frame; the answer that acknowledges it, or None when none came within `timeout`."""
+    def exchange(self, message: bytes, control_id: str) -> str | None:
+        """Send one frame; the answer that acknowledges it, or None when none came within the timeout."""
         self.sock.sendall(START_BLOCK + message + END_BLOCK)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + self.timeout
         while (frame := self._next_frame(deadline)) is not None:
-            answer = "\r".join(wire.split(frame).messages)
-            if _field(answer, "MSA", 2) in ("", control_id):
+            if (answer := _claim_answer(_acknowledgments(frame), control_id)) is not None:
                 return answer
         return None
 
@@ -175,6 +175,11 @@ def _post(endpoint: str, body: bytes, headers: dict, timeout: float) -> tuple[in
         return None, b""
 
 
+def _acknowledgments(raw: bytes) -> list[str]:
+    """The messages in a frame or response body that acknowledge something (carry an MSA)."""
+    return [m for m in wire.split(raw).messages if any(seg.startswith("MSA") for seg in m.split("\r"))]
+
+
 def _claim_answer(answers: list[str], control_id: str) -> str | None:
     """Take (remove) the first answer acknowledging `control_id`, or one that names no message."""
     for index, answer in enumerate(answers):
@@ -203,10 +208,6 @@ def _field(message: str, segment: str, number: int) -> str:
             fields = line.split(separator)
             return fields[index].strip() if len(fields) > index else ""
     return ""
-
-
-def _has_segment(message: str, segment: str) -> bool:
-    return any(line.startswith(segment) for line in message.split("\r"))
 
 
 def _no_bar(progress: bool | None) -> bool | None:

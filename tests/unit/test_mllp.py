@@ -243,6 +243,17 @@ def test_an_error_in_handle_closes_that_connection_and_logs_no_content(listen, c
     assert "SECRET-MEMBER" not in logs and "cannot read" not in logs
 
 
+@pytest.mark.parametrize("answers", [None, ["MSH|text, not bytes"], b"one message, not a list"])
+def test_answers_of_the_wrong_type_close_the_connection_only(listen, answers):
+    listener = listen(lambda raw: answers)
+    with connect(listener) as sock:
+        sock.sendall(frame(message("ODD")))
+        assert closed_by_listener(sock, within=5)
+    with connect(listener) as sock:
+        sock.sendall(frame(message("ODD-2")))
+        assert closed_by_listener(sock, within=5)
+
+
 def test_stop_finishes_the_message_being_handled(listen, intake):
     entered, release = threading.Event(), threading.Event()
 
