@@ -54,6 +54,7 @@ class Event:
     status: str = "active"  # Claim.status; cancelled for the cancel events
     related: bool = False  # names an earlier request (by its identifiers)
     appeal: bool = False
+    resubmit: bool = False  # re-opens a closed request rather than failing on it
     min_version: str = "2.3"
 
 
@@ -61,7 +62,7 @@ class Event:
 MESSAGES: dict[tuple[str, str], Event] = {
     ("RQA", "I08"): Event("preauthorization"),  # request authorization
     ("RQA", "I09"): Event("preauthorization", related=True),  # modify
-    ("RQA", "I10"): Event("preauthorization", related=True),  # resubmit: re-opens or replaces
+    ("RQA", "I10"): Event("preauthorization", related=True, resubmit=True),  # resubmit: re-opens or replaces
     ("RQA", "I11"): Event("preauthorization", status="cancelled", related=True),  # cancel
     ("REF", "I12"): Event("preauthorization"),  # referral carrying an authorization request
     ("EHC", "E20"): Event("preauthorization", min_version="2.6"),  # submit authorization request
@@ -144,6 +145,9 @@ def request_bundle(msg: V2Message) -> Json:
     items = _items(msg)
     if items:
         claim["item"] = items
+        if event.related:  # a modify or resubmit restates its service lines as they now are
+            for item in items:
+                item["extension"] = [{"url": codes.EXT_INFO_CHANGED, "valueCode": "changed"}]
     if event.related:
         claim["related"] = [{"claim": {"identifier": i},
                              "relationship": {"coding": [{"system": codes.RELATED_CLAIM, "code": "prior"}]}}

@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--mllp-port", type=int, default=2575,
-                       help="HL7 v2 MLLP listener port (the listener arrives with HL7 intake)")
+                       help="HL7 v2 MLLP listener port (0 picks a free one)")
     serve.add_argument("--partners", default=str(DEFAULT_PARTNERS), help="partners YAML file")
     send = commands.add_parser("send", help="send HL7 v2 files over MLLP or HTTP and tally the acknowledgments")
     send.add_argument("files", nargs="+", metavar="FILE", help="HL7 v2 message or batch file")
@@ -49,13 +49,14 @@ def serve_forever(args: argparse.Namespace) -> int:
         print("claimbridge: the demo partners file is for loopback only; pass --partners", file=sys.stderr)
         return 2
     try:
-        stack = LocalStack(args.host, args.port, str(partners)).start()
+        stack = LocalStack(args.host, args.port, str(partners), mllp_port=args.mllp_port).start()
     except OSError as err:
         print(f"claimbridge: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
         return 1
     with urllib.request.urlopen(f"{stack.base_url}/fhir/metadata", timeout=30) as ready:
         assert ready.status == 200
     print(f"claimbridge serving {stack.base_url}/fhir  (reviewer API {stack.base_url}/cases)", flush=True)
+    print(f"HL7 v2 over MLLP on {args.host}:{stack.mllp_port}, over HTTP at {stack.base_url}/hl7v2", flush=True)
     if stack.aws_endpoint:
         print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}", flush=True)
     if demo_token:

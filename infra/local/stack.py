@@ -129,8 +129,10 @@ class Gateway:
 
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, partners_file: str | None = None,
-                 topology: Topology | None = None):
+                 topology: Topology | None = None, mllp_port: int | None = None):
         self.host, self.port = host, port
+        self._mllp_port = mllp_port
+        self._mllp = None
         self.partners_file = partners_file
         self.topology = topology or Topology.load()
         self._moto = None
@@ -151,9 +153,17 @@ class LocalStack:
         self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(gateway))
         self._http.daemon_threads = True
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
+        if self._mllp_port is not None:
+            self._mllp = _mllp_listener(self.host, self._mllp_port).start()
         return self
 
+    @property
+    def mllp_port(self) -> int | None:
+        return self._mllp.port if self._mllp else None
+
     def stop(self) -> None:
+        if self._mllp:
+            self._mllp.stop()
         if self._http:
             self._http.shutdown()
             self._http.server_close()
@@ -212,6 +222,15 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         return f"http://{host}:{port}"
+
+
+def _mllp_listener(host: str, port: int):
+    """The same listener the Fargate front service runs, handing messages to the same intake."""
+    from adapters.hl7v2.ack import generic_reject
+    from adapters.hl7v2.mllp import MllpListener
+    from functions.hl7v2.intake import handle_message
+
+    return MllpListener(host, port, handle_message, reject=lambda reason: generic_reject().encode())
 
 
 def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:

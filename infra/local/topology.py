@@ -108,10 +108,28 @@ class Topology:
     def _variables(self) -> dict:
         return self.template["Globals"]["Function"]["Environment"]["Variables"]
 
+    def _resource_of(self, value: Any) -> str | None:
+        """The logical id an environment value names: `!Ref X`, or the `!Sub` that is X's own name."""
+        if isinstance(value, dict) and "Ref" in value:
+            return value["Ref"] if value["Ref"] in self.template["Resources"] else None
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            for logical, res in self.template["Resources"].items():
+                props = res.get("Properties") or {}
+                if value in (props.get("BucketName"), props.get("TableName")):
+                    return logical
+        return None
+
     def environment(self, names: dict[str, str]) -> dict[str, str]:
-        """Globals environment with each !Ref replaced by the local name of the resource."""
-        return {k: names[v["Ref"]] if isinstance(v, dict) else str(v) for k, v in self._variables.items()}
+        """Globals environment with each resource replaced by its local name; other references dropped."""
+        out = {}
+        for key, value in self._variables.items():
+            if not isinstance(value, dict):
+                out[key] = str(value)
+            elif (logical := self._resource_of(value)) in names:
+                out[key] = names[logical]
+        return out
 
     def environment_refs(self) -> dict[str, str]:
         """Logical id -> the environment variable that names it (CasesTable -> CASES_TABLE)."""
-        return {v["Ref"]: k for k, v in self._variables.items() if isinstance(v, dict) and "Ref" in v}
+        return {logical: k for k, v in self._variables.items() if (logical := self._resource_of(v))
+                and self.template["Resources"][logical]["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")}

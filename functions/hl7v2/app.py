@@ -1,0 +1,32 @@
+"""HL7 v2 over HTTP: POST /hl7v2 with one message or a batch; the body answered is the ACK(s)."""
+from __future__ import annotations
+
+import base64
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+from adapters.hl7v2.ack import generic_reject
+from functions import http
+from functions.hl7v2.intake import CONTENT_TYPE, handle_message
+
+HL7_TYPES = frozenset({CONTENT_TYPE, "application/hl7-v2", "application/edi-hl7v2", "text/plain"})
+app = APIGatewayRestResolver()  # no JSON validation: the body is ER7
+
+
+@app.post("/hl7v2")
+def receive():
+    event = app.current_event
+    media_type = (event.headers.get("content-type") or event.headers.get("Content-Type") or "").split(";")[0]
+    raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    if media_type.strip().lower() not in HL7_TYPES:
+        return Response(415, CONTENT_TYPE, generic_reject())
+    if len(raw) > http.MAX_BODY_BYTES:
+        return Response(413, CONTENT_TYPE, generic_reject())
+    answers = handle_message(raw, token_partner=http.partner_id(app))
+    if not answers:
+        return Response(204, CONTENT_TYPE, "")  # an ACK was sent to us: nothing to answer
+    return Response(200, CONTENT_TYPE, b"".join(answers).decode("utf-8", "replace"))
+
+
+def lambda_handler(event, context):
+    return app.resolve(event, context)

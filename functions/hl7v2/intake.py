@@ -1,0 +1,133 @@
+"""HL7 v2 intake: a message (or batch) in, its acknowledgments out.
+
+The one ingest path behind all three transports: the HTTP function, the MLLP listener (local stack
+and the Fargate front service) and the batch-file function. A message is acknowledged AA/CA only
+after its case is durably written; what cannot be written gets AE/CE and is not taken in.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_lambda_powertools import Logger
+
+from adapters.hl7v2 import ack, wire
+from adapters.hl7v2.ack import Error, Header
+from adapters.hl7v2.message import Unparseable, V2Message
+from adapters.partners import registry_from_environment
+from fhir_mappings.claim_to_case import submission_from_request
+from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, event_of, request_bundle
+from functions.bootstrap import services
+from review import services as cases
+from review.errors import Conflict, DomainError, Invalid
+from review.model import Intent
+
+logger = Logger(service="claimbridge")
+CONTENT_TYPE = "x-application/hl7-v2+er7"
+KNOWN_TYPES = frozenset(t for t, _ in MESSAGES)
+
+
+@dataclass(frozen=True)
+class Refusal(Exception):
+    """An outcome other than acceptance, with the ERR it carries."""
+
+    code: str  # AR (rejected: not ours to process) or AE (processing failed)
+    error: Error
+
+    @property
+    def commit_code(self) -> str:
+        return "CR" if self.code == "AR" else "CE"
+
+
+def handle_message(raw: bytes, token_partner: str | None = None) -> list[bytes]:
+    """Raw bytes of one message or a batch -> the responses to send back, in order (none for an ACK).
+    `token_partner` is the partner a bearer token proved (HTTP); other transports go by MSH-4."""
+    batch = wire.split(raw)
+    if not batch.messages:
+        return [ack.generic_reject().encode()]
+    whole = len(batch.messages) == 1 and not batch.enveloped  # archive what came, unchanged
+    answers = [a for text in batch.messages
+               for a in answer(text, raw if whole else text.encode(), token_partner)]
+    if batch.enveloped:
+        return [ack.batch_envelope(batch.header, answers).encode()]
+    return [a.encode() for a in answers]
+
+
+def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
+    try:
+        msg = V2Message(text)
+    except Unparseable:
+        return [ack.generic_reject()]
+    header = Header.of(text)
+    if header.message_type == "ACK":
+        return []  # an ACK is never acknowledged
+    try:
+        partner_id, event = admit(msg, header, token_partner)
+        sub = submission_from_request(request_bundle(msg), source="hl7v2", appeal=event.appeal)
+        if event.resubmit:
+            sub = sub.model_copy(update={"intent": Intent.RESUBMIT})
+        svc = services()
+        case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, sub, payload, CONTENT_TYPE)
+        logger.info("hl7 message accepted", extra={"case_id": case.id, "event": f"{header.message_type}^{header.trigger}"})
+        return acknowledgments(header, None)
+    except Refusal as refusal:
+        return acknowledgments(header, refusal)
+    except DomainError as err:
+        return acknowledgments(header, refusal_for(err))
+    except Exception as err:  # the store or archive failed: nothing was taken in
+        logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
+        return acknowledgments(header, Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR)))
+
+
+def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[str, Event]:
+    """Is this message ours to process, and from which partner? Refuses with AR otherwise."""
+    kind = event_of(msg)
+    if kind[0] not in KNOWN_TYPES:
+        raise Refusal("AR", Error(ack.UNSUPPORTED_MESSAGE_TYPE, "MSH", 9))
+    event = MESSAGES.get(kind)
+    if event is None:
+        raise Refusal("AR", Error(ack.UNSUPPORTED_EVENT_CODE, "MSH", 9))
+    if header.version not in VERSIONS or VERSIONS.index(header.version) < VERSIONS.index(event.min_version):
+        raise Refusal("AR", Error(ack.UNSUPPORTED_VERSION_ID, "MSH", 12))
+    if header.processing_id[:1] not in ("P", "T", "D"):
+        raise Refusal("AR", Error(ack.UNSUPPORTED_PROCESSING_ID, "MSH", 11))
+    registry = registry_from_environment()
+    partner = registry.partners.get(token_partner) if token_partner else registry.by_facility(header.facility)
+    if partner is None or header.facility.upper() not in {f.upper() for f in partner.hl7_facilities}:
+        raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4))  # not this partner's facility
+    if not event.related and msg.first("PID") is None:
+        raise Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PID"))
+    return partner.id, event
+
+
+def refusal_for(err: DomainError) -> Refusal:
+    """Domain errors as acknowledgment codes: the one place they are decided for HL7."""
+    if isinstance(err, Conflict) and err.expression == "Bundle.identifier":
+        return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
+    if isinstance(err, Conflict):
+        return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))
+    if isinstance(err, Invalid) and err.code == "not-found":
+        return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER))  # the request it names is not known
+    if isinstance(err, Invalid) and (err.expression or "").endswith(".item"):
+        return Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PR1"))  # no service line
+    return Refusal("AE", Error(ack.REQUIRED_FIELD_MISSING))
+
+
+def acknowledgments(header: Header, refusal: Refusal | None) -> list[str]:
+    """Original mode: one AA/AE/AR. Enhanced mode: the commit ACK per MSH-15, then the application
+    ACK per MSH-16, the latter only for a committed message or when no commit ACK told the sender."""
+    code, error = ("AA", None) if refusal is None else (refusal.code, refusal.error)
+
+    def build(c: str, e: Error | None) -> str:
+        return ack.acknowledgment(header, c, e, control_id=ack.replay_control_id(header, c))
+
+    if not header.enhanced:
+        return [build(code, error)]
+    committed = refusal is None  # nothing refused is stored, so only an accepted message is committed
+    commit_code = "CA" if refusal is None else refusal.commit_code
+    out = []
+    commit_sent = ack.wanted(header.accept_ack_type, committed)
+    if commit_sent:
+        out.append(build(commit_code, None if committed else error))
+    if (committed or not commit_sent) and ack.wanted(header.application_ack_type, refusal is None):
+        out.append(build(code, error))
+    return out
