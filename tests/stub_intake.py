@@ -2,16 +2,19 @@
 
 The stub answers each message with an ACK whose MSA-1 the test chooses through the message's
 MSH-10: `AE-…`, `AR-…`, `CA-…` answer with that code, `NONE-…` gets no answer, `TWO-…` two answers,
-anything else AA. It records every raw frame it was handed.
+anything else AA. Like the real intake it never answers an ACK, nor a message whose MSH-15/16 are
+both NE, and answers ER/ER only on error. It records every raw frame it was handed.
 """
 from __future__ import annotations
 
 import threading
 
 
-def message(control_id: str, *, trigger: str = "RQA^I08", member: str = "M123") -> str:
+def message(control_id: str, *, trigger: str = "RQA^I08", member: str = "M123", ack_types: str = "") -> str:
+    """`ack_types`: MSH-15 and MSH-16 as 'NE|NE'; empty is original mode."""
+    enhanced = f"|||{ack_types}" if ack_types else ""
     return "\r".join([
-        f"MSH|^~\\&|PAYER|ACMEHLTH|CLAIMBRIDGE|IMR|20240101120000||{trigger}|{control_id}|P|2.5",
+        f"MSH|^~\\&|PAYER|ACMEHLTH|CLAIMBRIDGE|IMR|20240101120000||{trigger}|{control_id}|P|2.5{enhanced}",
         f"PID|1||{member}^^^ACME^MB||Doe^Jane||19800101|F",
     ])
 
@@ -26,9 +29,13 @@ def ack(control_id: str, code: str = "AA") -> bytes:
             f"MSA|{code}|{control_id}").encode()
 
 
+def msh(raw: bytes, number: int) -> str:
+    fields = raw.split(b"\r")[0].split(b"|")
+    return fields[number - 1].decode() if len(fields) >= number else ""
+
+
 def control_id(raw: bytes) -> str:
-    msh = raw.split(b"\r")[0].split(b"|")
-    return msh[9].decode() if len(msh) > 9 else ""
+    return msh(raw, 10)
 
 
 class StubIntake:
@@ -41,11 +48,14 @@ class StubIntake:
             self.frames.append(raw)
         cid = control_id(raw)
         kind = cid.split("-")[0]
-        if kind == "NONE":
+        code = kind if kind in ("AE", "AR", "CA", "CE", "CR") else "AA"
+        conditions = {msh(raw, 15), msh(raw, 16)}
+        if kind == "NONE" or msh(raw, 9).startswith("ACK") or conditions == {"NE"} \
+                or (conditions == {"ER"} and code == "AA"):
             return []
         if kind == "TWO":
             return [ack(cid, "CA"), ack(cid, "AA")]
-        return [ack(cid, kind if kind in ("AE", "AR", "CA", "CE", "CR") else "AA")]
+        return [ack(cid, code)]
 
     @property
     def control_ids(self) -> list[str]:

@@ -4,7 +4,10 @@ Over MLLP each message of a file (batches split by `wire.split`) goes as its own
 connection, and the answer is read before the next is sent. Over HTTP each file is posted whole, as
 the endpoint accepts a batch. Either way an answer is matched to the message whose MSH-10 its MSA-2
 names (or it has no MSA-2, as a reject of an unreadable message has), so a late answer is never
-counted for the next message. The exit status is 1 when any message got no answer.
+counted for the next message. The exit status is 1 when any message that must be answered got no
+answer. Some need none: an ACK is never answered, and in enhanced mode MSH-15/16 may ask for no
+acknowledgment (NE) or one only on error or success (ER/SU); those are counted apart, and over MLLP
+the sender does not wait at all when nothing can come.
 
 Sockets here are plain rather than python-hl7's MLLPClient: that client sends with one `send()` and
 reads one `recv(4096)`, which cuts long messages and split or long acknowledgments.
@@ -39,14 +42,18 @@ class Tally:
     messages: int = 0
     codes: Counter = field(default_factory=Counter)  # MSA-1 -> answers
     unanswered: int = 0
+    needing_none: int = 0  # unanswered, and no answer was owed
     transport_errors: int = 0
     seconds: float = 0.0
 
-    def count(self, answer: str | None) -> None:
-        if answer is None:
+    def count(self, answer: str | None, owed: bool | None = True) -> None:
+        """`owed` as `_answer_owed` tells: True, False, or None when it depends on the outcome."""
+        if answer is not None:
+            self.codes[_field(answer, "MSA", 1) or "unreadable"] += 1
+        elif owed:
             self.unanswered += 1
         else:
-            self.codes[_field(answer, "MSA", 1) or "unreadable"] += 1
+            self.needing_none += 1
 
     @property
     def ok(self) -> bool:
@@ -57,6 +64,7 @@ class Tally:
         counts = ", ".join(f"{self.codes[code]} {code}" for code in shown)
         line = (f"sent {self.messages} messages from {self.files} files in {self.seconds:.1f} s: "
                 f"{counts}, {self.unanswered} without answer")
+        line += f", {self.needing_none} needing no answer" if self.needing_none else ""
         return line + (f", {self.transport_errors} transport errors" if self.transport_errors else "")
 
 
@@ -90,16 +98,17 @@ def send_mllp(files: Iterable[Path], host: str, port: int, *, timeout: float = 3
     with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
         for batch in batches:
             for message in batch.messages:
+                owed = _answer_owed(message)
                 try:
                     connection = connection or _MllpConnection(host, port, timeout)
-                    answer = connection.exchange(_encode(message), _field(message, "MSH", 10))
+                    answer = connection.exchange(_encode(message), _field(message, "MSH", 10), wait=owed is not False)
                 except OSError:  # refused, reset, closed by the listener
                     tally.transport_errors += 1
                     answer = None
                     if connection:
                         connection.close()
                         connection = None
-                tally.count(answer)
+                tally.count(answer, owed)
                 bar.update()
     if connection:
         connection.close()
@@ -123,7 +132,7 @@ def send_http(files: Iterable[Path], url: str, token: str | None, *, timeout: fl
             if status is None or (status >= 400 and not answers):
                 tally.transport_errors += 1
             for message in batch.messages:
-                tally.count(_claim_answer(answers, _field(message, "MSH", 10)))
+                tally.count(_claim_answer(answers, _field(message, "MSH", 10)), _answer_owed(message))
             bar.update(len(batch.messages))
     tally.seconds = time.monotonic() - started
     return tally
@@ -135,9 +144,12 @@ class _MllpConnection:
         self.timeout = timeout
         self.buffer = b""
 
-    def exchange(self, message: bytes, control_id: str) -> str | None:
-        """Send one frame; the answer that acknowledges it, or None when none came within the timeout."""
+    def exchange(self, message: bytes, control_id: str, wait: bool = True) -> str | None:
+        """Send one frame; the answer that acknowledges it, or None when none came within the timeout
+        (or `wait` is False: an answer arriving later is passed over, as it names another message)."""
         self.sock.sendall(START_BLOCK + message + END_BLOCK)
+        if not wait:
+            return None
         deadline = time.monotonic() + self.timeout
         while (frame := self._next_frame(deadline)) is not None:
             if (answer := _claim_answer(_acknowledgments(frame), control_id)) is not None:
@@ -173,6 +185,21 @@ def _post(endpoint: str, body: bytes, headers: dict, timeout: float) -> tuple[in
         return err.code, err.read()
     except (urllib.error.URLError, OSError):
         return None, b""
+
+
+def _answer_owed(message: str) -> bool | None:
+    """Whether the receiver must answer: True; False for an ACK or MSH-15 and MSH-16 both NE; None
+    when it answers only on error or success (ER/SU). MSH-15/16 read as the intake reads them: both
+    empty is original mode (always answered); in enhanced mode an empty one means AL."""
+    if _field(message, "MSH", 9).startswith("ACK"):
+        return False
+    conditions = {_field(message, "MSH", 15), _field(message, "MSH", 16)}
+    if conditions == {""}:
+        return True
+    conditions = {condition or "AL" for condition in conditions}
+    if "AL" in conditions:
+        return True
+    return False if conditions == {"NE"} else None
 
 
 def _acknowledgments(raw: bytes) -> list[str]:

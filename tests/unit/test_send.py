@@ -93,6 +93,32 @@ def test_mllp_sends_in_the_character_set_msh18_declares(listener, intake, files,
     assert b"Zo\xe9" in intake.frames[0] and wire.decode(intake.frames[0]) == latin
 
 
+NEEDING_NONE = "\r".join([
+    message("K-1", trigger="ACK^I08"),  # an ACK is never answered
+    message("N-1", ack_types="NE|NE"),
+    message("E-1", ack_types="ER|ER"),  # answered only on error: this one succeeds
+    message("AE-2", ack_types="ER|ER"),
+    message("A-3", ack_types="AL|NE"),
+])
+
+
+def test_mllp_does_not_wait_where_no_answer_can_come_nor_fail_where_none_is_owed(listener, files, capsys):
+    started = time.monotonic()
+    status, out = send(capsys, *files(enhanced=NEEDING_NONE), "--mllp", f"127.0.0.1:{listener.port}",
+                       "--timeout", "1.0")
+
+    assert out.endswith(": 1 AA, 1 AE, 0 AR, 0 without answer, 3 needing no answer"), out
+    assert status == 0
+    assert time.monotonic() - started < 2.5  # only E-1, whose answer depends on the outcome, was waited for
+
+
+def test_http_counts_messages_needing_no_answer_the_same_way(http_intake, files, capsys):
+    url, _ = http_intake
+    status, out = send(capsys, *files(enhanced=NEEDING_NONE), "--http", url, "--token", TOKEN)
+    assert out.endswith(": 1 AA, 1 AE, 0 AR, 0 without answer, 3 needing no answer"), out
+    assert status == 0
+
+
 def test_mllp_connection_refused_is_a_transport_error(files, capsys):
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
