@@ -34,16 +34,16 @@ class DynamoCaseStore:
                                     ConsistentRead=True).get("Item")
         return SubmissionRecord(item["case_id"]["S"], item["sha256"]["S"]) if item else None
 
-    def find_latest(self, partner_id: str, lookup_keys: list[str]) -> Case | None:
-        best = best_match([self._case_ids(partner_id, k) for k in dict.fromkeys(lookup_keys)])
+    def find_latest(self, partner_id: str, lookup_keys: list[str], kind: str) -> Case | None:
+        best = best_match([self._found(partner_id, k) for k in dict.fromkeys(lookup_keys)], kind)
         return self.get(best) if best else None
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
-        return [c for case_id in self._case_ids(partner_id, key) if (c := self.get(case_id)) is not None]
+        return [c for case_id, _ in self._found(partner_id, key) if (c := self.get(case_id)) is not None]
 
-    def _case_ids(self, partner_id: str, key: str) -> list[str]:
+    def _found(self, partner_id: str, key: str) -> list[tuple[str, str]]:
         items = self.client.query(**keys.lookup_query(self.table, partner_id, key))["Items"]
-        return [i["case_id"]["S"] for i in items]
+        return [(i["case_id"]["S"], i["kind"]["S"]) for i in items]
 
     def history(self, case_id: str) -> list[Event]:
         items = self.client.query(**keys.history_query(self.table, case_id))["Items"]

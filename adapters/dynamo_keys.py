@@ -79,9 +79,9 @@ def submission_item(partner_id: str, submission: Submission, case_id: str) -> It
     }
 
 
-def lookup_items(partner_id: str, keys: list[str], case_id: str) -> list[Item]:
-    return [{"PK": {"S": lookup_pk(partner_id, k)}, "SK": {"S": f"CASE#{case_id}"},
-             "case_id": {"S": case_id}} for k in dict.fromkeys(keys)]
+def lookup_items(partner_id: str, keys: list[str], case: Case) -> list[Item]:
+    return [{"PK": {"S": lookup_pk(partner_id, k)}, "SK": {"S": f"CASE#{case.id}"},
+             "case_id": {"S": case.id}, "kind": {"S": case.kind.value}} for k in dict.fromkeys(keys)]
 
 
 def _put(table: str, item: Item, condition: str | None = None, values: Item | None = None) -> Item:
@@ -104,7 +104,7 @@ def create_case_transaction(table: str, case: Case, submission: Submission, even
         _put(table, case_item(case), "attribute_not_exists(PK)"),
         _put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"),
         _put(table, event_item(case.id, event)),
-        *[_put(table, i) for i in lookup_items(case.partner_id, case.lookup_keys, case.id)],
+        *[_put(table, i) for i in lookup_items(case.partner_id, case.lookup_keys, case)],
     ]}
 
 
@@ -114,7 +114,7 @@ def replace_case_transaction(table: str, case: Case, expected_version: int, even
     items = [_put(table, case_item(case), "version = :expected", {":expected": {"N": str(expected_version)}})]
     if submission is not None:
         items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
-        items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case.id)]
+        items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case)]
     items.append(_put(table, event_item(case.id, event)))
     return {"TransactItems": items}
 

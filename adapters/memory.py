@@ -50,8 +50,10 @@ class MemoryCaseStore:
     def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
         return self.submissions.get((partner_id, key))
 
-    def find_latest(self, partner_id: str, keys: list[str]) -> Case | None:
-        best = best_match([self.lookups.get((partner_id, k), []) for k in dict.fromkeys(keys)])
+    def find_latest(self, partner_id: str, keys: list[str], kind: str) -> Case | None:
+        found = [[(i, self.cases[i].kind.value) for i in self.lookups.get((partner_id, k), [])]
+                 for k in dict.fromkeys(keys)]
+        best = best_match(found, kind)
         return self.cases[best] if best else None
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:

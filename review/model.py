@@ -81,6 +81,11 @@ class Member(Value):
     payor: str | None = None
 
     @property
+    def known(self) -> bool:
+        """Whether a message said who the member is."""
+        return bool(self.identifiers or self.family or self.subscriber_id)
+
+    @property
     def lookup_keys(self) -> list[str]:
         keys = [f"member:{i.key}" for i in self.identifiers[:MAX_LOOKUP_IDENTIFIERS]]
         return keys + ([f"subscriber:{self.subscriber_id}"] if self.subscriber_id else [])

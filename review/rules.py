@@ -39,14 +39,17 @@ def new_case_id(now: datetime) -> str:
     return f"{int(now.timestamp() * 1000):012x}{secrets.token_hex(6)}"
 
 
-def best_match(case_ids_per_key: list[list[str]]) -> str | None:
-    """The case named by the most of a message's keys (its claim identifiers and Claim/<id>);
-    among equals the latest. Senders reuse identifiers, so one shared key is weak evidence."""
-    votes: dict[str, int] = {}
-    for ids in case_ids_per_key:
-        for case_id in set(ids):
-            votes[case_id] = votes.get(case_id, 0) + 1
-    return max(votes, key=lambda c: (votes[c], c)) if votes else None
+def best_match(cases_per_key: list[list[tuple[str, str]]], kind: str) -> str | None:
+    """The case named by the most of a message's keys (its claim identifiers and Claim/<id>), each
+    found case given as (id, kind); among equals one of the message's own kind (an invoice cancel
+    means the invoice, not its appeal), then the latest. Senders reuse identifiers, so one shared
+    key is weak evidence."""
+    votes: dict[tuple[str, str], int] = {}
+    for found in cases_per_key:
+        for case in set(found):
+            votes[case] = votes.get(case, 0) + 1
+    best = max(votes, key=lambda c: (votes[c], c[1] == kind, c[0]), default=None)
+    return best[0] if best else None
 
 
 def event(now: datetime, type_: str, **detail) -> Event:

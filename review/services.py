@@ -37,8 +37,8 @@ class CaseStore(Protocol):
     def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
         """The record a partner's earlier message with this idempotency key left, if any."""
 
-    def find_latest(self, partner_id: str, keys: list[str]) -> Case | None:
-        """The latest case found under any of these lookup keys (Case.lookup_keys)."""
+    def find_latest(self, partner_id: str, keys: list[str], kind: str) -> Case | None:
+        """The case these lookup keys (Case.lookup_keys) name best: see rules.best_match."""
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
         """Every case found under this lookup key."""
@@ -80,7 +80,8 @@ def _create(store: CaseStore, now: datetime, partner_id: str, sub: Submission, r
     draft = dict(sub.draft)
     kind = kind or (Kind.APPEAL if sub.appeal else sub.draft.kind)
     if original is not None:
-        draft |= {f: getattr(original, f) for f in INHERITED if not draft[f] or draft[f] == Member()}
+        draft |= {f: getattr(original, f) for f in INHERITED
+                  if not (draft[f].known if isinstance(draft[f], Member) else draft[f])}
     pre_service = (original or sub.draft).kind is not Kind.CLAIM
     case = Case(
         **{**draft, "kind": kind},
@@ -100,7 +101,7 @@ def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, ra
     """An update, cancel, resubmission or appeal naming an earlier claim."""
     if (record := store.find_submission(partner_id, sub.key.key)) is not None:
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
-    original = store.find_latest(partner_id, sub.related)
+    original = store.find_latest(partner_id, sub.related, sub.draft.kind.value)
     if original is None:
         raise Invalid("the related claim is not known", sub.related_expression, "not-found")
     if sub.intent is Intent.CANCEL:

@@ -94,7 +94,9 @@ def test_redeciding_to_a_denial_withdraws_the_authorization():
     assert denied.preauth_ref is None and denied.preauth_period is None
 
 
-def test_best_match_prefers_more_keys_then_newest():
-    assert rules.best_match([["a", "b"], ["a"]]) == "a"
-    assert rules.best_match([["a", "b"]]) == "b"
-    assert rules.best_match([]) is None
+def test_best_match_prefers_more_keys_then_same_kind_then_newest():
+    a, b = ("a", "claim"), ("b", "appeal")
+    assert rules.best_match([[a, b], [a]], "appeal") == "a"
+    assert rules.best_match([[a, b]], "claim") == "a"
+    assert rules.best_match([[a, ("c", "claim")]], "claim") == "c"
+    assert rules.best_match([], "claim") is None

@@ -1,0 +1,230 @@
+"""HL7 v2 intake end to end in-process (in-memory adapters): acknowledgments, both modes, duplicates,
+partners, store failure, dirty input. ACKs are read back with hl7apy, per version."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hl7apy.consts import VALIDATION_LEVEL
+from hl7apy.parser import parse_message, parse_segment
+
+from adapters.memory import MemoryArchive, MemoryCaseStore
+from functions import bootstrap
+from functions.hl7v2.intake import handle_message
+from review.model import Kind, Status
+from tests import hl7_factories as h
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    partners = tmp_path / "partners.yaml"
+    partners.write_text("partners:\n  - id: acme\n    hl7_facilities: [ACMEHLTH]\n"
+                        "  - id: other\n    hl7_facilities: [OTHERPAY]\n")
+    monkeypatch.setenv("PARTNERS_FILE", str(partners))
+    store = MemoryCaseStore()
+    archive = MemoryArchive()
+    store.archive = archive
+    services = bootstrap.Services(store, archive, lambda: datetime(2026, 11, 23, 12, tzinfo=timezone.utc))
+    bootstrap.override(lambda: services)
+    yield store
+    bootstrap.override(None)
+
+
+def send(text: str | bytes, token_partner: str | None = None) -> list[str]:
+    raw = text.encode() if isinstance(text, str) else text
+    return [a.decode() for a in handle_message(raw, token_partner)]
+
+
+def seg(ack: str, name: str) -> list[str]:
+    line = next(s for s in ack.split("\r") if s.startswith(name))
+    return line.split("|")
+
+
+def read(ack: str, version: str):
+    """hl7apy, strict: the library that knows each version's ACK structure."""
+    if version == "2.3":  # hl7apy has no 2.3 structure for ACK^event; check each segment strictly
+        for s in ack.strip().split("\r"):
+            parse_segment(s, version=version, validation_level=VALIDATION_LEVEL.STRICT)
+        return parse_message(ack, validation_level=VALIDATION_LEVEL.TOLERANT, find_groups=False)
+    msg = parse_message(ack, validation_level=VALIDATION_LEVEL.STRICT, find_groups=False)
+    msg.validate()
+    return msg
+
+
+@pytest.mark.parametrize("version", ["2.3", "2.4", "2.5", "2.6", "2.8"])
+def test_original_mode_accept_swaps_parties_keeps_version_and_echoes_control_id(store, version):
+    [ack] = send(h.rqa(control_id="CTRL-1", version=version))
+    msg = read(ack, version)
+    assert msg.msa.msa_1.value == "AA" and msg.msa.msa_2.value == "CTRL-1"
+    assert msg.msh.msh_12.to_er7() == version
+    msh = seg(ack, "MSH")
+    assert (msh[2], msh[3], msh[4], msh[5]) == ("CLAIMBRIDGE", "IRO", "ACMEAPP", "ACMEHLTH")
+    assert msh[9] not in ("", "CTRL-1") and msh[8].startswith("ACK^I08")
+    assert len(store.cases) == 1
+
+
+@pytest.mark.parametrize("version, layout", [("2.3", "ERR-1"), ("2.4", "ERR-1"), ("2.5", "ERR-2/3/4"), ("2.8", "ERR-2/3/4")])
+def test_error_segment_uses_the_versions_layout(store, version, layout):
+    [ack] = send(h.rqa(version=version).replace("RQA^I08^RQA_I08", "RQA^I07^RQA_I07"))
+    msg = read(ack, version)
+    assert msg.msa.msa_1.value == "AR"
+    err = seg(ack, "ERR")
+    if layout == "ERR-1":
+        assert err[1] == "MSH^1^9^201&Unsupported event code&HL70357"
+    else:
+        assert (err[1], err[2], err[3], err[4]) == ("", "MSH^1^9", "201^Unsupported event code^HL70357", "E")
+        assert msg.err.err_3.to_er7().startswith("201")
+
+
+@pytest.mark.parametrize("text, code, field", [
+    (h.rqa().replace("RQA^I08^RQA_I08", "ADT^A01^ADT_A01"), "200", "9"),
+    (h.rqa().replace("RQA^I08^RQA_I08", "RQA^I07^RQA_I07"), "201", "9"),
+    (h.rqa(version="2.2"), "203", "12"),
+    (h.ehc("E20", version="2.5"), "203", "12"),  # EHC exists from 2.6
+    (h.rqa().replace("|P|2.5", "|X|2.5"), "202", "11"),
+])
+def test_unsupported_messages_get_ar(store, text, code, field):
+    [ack] = send(text)
+    err = "|".join(seg(ack, "ERR"))  # ERR-1 layout before 2.5, ERR-2/3 from 2.5
+    assert seg(ack, "MSA")[1] == "AR" and f"MSH^1^{field}" in err and f"{code}" in err
+    assert not store.cases
+
+
+def test_an_ack_is_never_acknowledged(store):
+    assert send("MSH|^~\\&|ACMEAPP|ACMEHLTH|CB|IRO|20261123||ACK^I08^ACK|A1|P|2.5\rMSA|AA|X\r") == []
+
+
+def test_bytes_without_a_usable_msh_get_a_generic_ar(store):
+    for junk in (b"", b"hello", b"\x0b\x1c\r", b"PID|||1", b"MSH"):
+        [ack] = send(junk)
+        assert seg(ack, "MSA")[1] == "AR"
+
+
+@pytest.mark.parametrize("accept, app, expected", [
+    ("AL", "AL", ["CA", "AA"]), ("AL", "NE", ["CA"]), ("NE", "AL", ["AA"]), ("ER", "AL", ["AA"]),
+    ("SU", "ER", ["CA"]), ("NE", "NE", []),
+])
+def test_enhanced_mode_on_success(store, accept, app, expected):
+    answers = send(h.rqa(ack=accept, app_ack=app))
+    assert [seg(a, "MSA")[1] for a in answers] == expected
+    assert all(seg(a, "MSA")[2] == "RQAI08-1" for a in answers) and len(store.cases) == 1
+
+
+@pytest.mark.parametrize("accept, app, expected", [
+    ("AL", "AL", ["CR"]), ("ER", "AL", ["CR"]), ("NE", "AL", ["AR"]), ("SU", "AL", ["AR"]), ("NE", "NE", []),
+])
+def test_enhanced_mode_on_rejection(store, accept, app, expected):
+    answers = send(h.rqa(ack=accept, app_ack=app, facility="NOSUCH"))
+    assert [seg(a, "MSA")[1] for a in answers] == expected
+
+
+def test_store_failure_is_ae_then_nothing_is_lost_on_resend(store, monkeypatch):
+    real = store.create
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("DynamoDB unreachable")
+    monkeypatch.setattr(store, "create", broken)
+    [ack] = send(h.rqa())
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[3].startswith("207") and not store.cases
+    assert send(h.rqa(ack="AL", app_ack="AL")) and [seg(a, "MSA")[1] for a in send(h.rqa(ack="AL", app_ack="AL"))] == ["CE"]
+    monkeypatch.setattr(store, "create", real)
+    [ack] = send(h.rqa())
+    assert seg(ack, "MSA")[1] == "AA" and len(store.cases) == 1
+
+
+def test_duplicate_gets_the_same_acknowledgment_and_no_second_case(store):
+    first, again = send(h.rqa()), send(h.rqa())
+    assert [seg(a, "MSA") for a in first] == [seg(a, "MSA") for a in again]
+    assert seg(first[0], "MSH")[9] == seg(again[0], "MSH")[9]  # the same ACK control id
+    assert len(store.cases) == 1
+
+
+def test_control_id_reused_for_other_content_is_rejected(store):
+    send(h.rqa(control_id="SAME"))
+    [ack] = send(h.rqa(control_id="SAME", ref="other"))
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("205") and len(store.cases) == 1
+
+
+def test_partner_is_decided_by_the_registry(store):
+    [ack] = send(h.rqa(facility="NOSUCH"))
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[2] == "MSH^1^4"
+    [ack] = send(h.rqa(), token_partner="other")  # a token for another partner than MSH-4 names
+    assert seg(ack, "MSA")[1] == "AR" and not store.cases
+    [ack] = send(h.rqa(), token_partner="acme")
+    assert seg(ack, "MSA")[1] == "AA" and next(iter(store.cases.values())).partner_id == "acme"
+
+
+def test_missing_patient_is_ae(store):
+    text = "\r".join(s for s in h.rqa().split("\r") if not s.startswith("PID"))
+    [ack] = send(text)
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[2] == "PID^1^" and seg(ack, "ERR")[3].startswith("100")
+
+
+def test_modify_cancel_and_resubmit_follow_the_original(store):
+    send(h.rqa("I08", ref="9"))
+    [case] = store.cases.values()
+    assert seg(send(h.rqa("I09", ref="9"))[0], "MSA")[1] == "AA"
+    assert store.cases[case.id].version == 2 and store.cases[case.id].status is Status.PENDING_REVIEW
+    assert seg(send(h.rqa("I11", ref="9"))[0], "MSA")[1] == "AA"
+    assert store.cases[case.id].status is Status.CANCELLED
+    assert seg(send(h.rqa("I10", ref="9"))[0], "MSA")[1] == "AA"  # re-opens: a new case, linked
+    reopened = [c for c in store.cases.values() if c.id != case.id]
+    assert len(reopened) == 1 and reopened[0].original_case_id == case.id and reopened[0].is_open
+    [ack] = send(h.rqa("I09", ref="never-sent"))
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[3].startswith("204")
+
+
+def test_ehc_invoice_cancel_and_reassessment(store):
+    send(h.ehc("E01", inv="3"))
+    [invoice] = store.cases.values()
+    assert invoice.kind is Kind.CLAIM and invoice.source == "hl7v2"
+    [ack] = send(h.ehc("E04", inv="3"))
+    assert seg(ack, "MSA")[1] == "AA"
+    appeal = next(c for c in store.cases.values() if c.id != invoice.id)
+    assert appeal.kind is Kind.APPEAL and appeal.original_case_id == invoice.id
+    assert appeal.member.family == "DOE"  # taken from the invoice: E04 carries no PID
+    assert (appeal.due_at - appeal.received_at).days == 60  # a payment reconsideration
+    send(h.ehc("E02", inv="3"))
+    assert store.cases[invoice.id].status is Status.CANCELLED
+
+
+def test_ehc_authorization_request_and_its_cancel(store):
+    send(h.ehc("E20", inv="4"))
+    [case] = store.cases.values()
+    assert case.kind is Kind.PRIOR_AUTH and [i.sequence for i in case.items] == [1, 2]
+    send(h.ehc("E21", inv="4"))
+    assert store.cases[case.id].status is Status.CANCELLED
+
+
+@pytest.mark.parametrize("terminator", ["\r", "\n", "\r\n"])
+def test_any_segment_terminator_and_a_bom(store, terminator):
+    raw = b"\xef\xbb\xbf" + h.rqa().replace("\r", terminator).encode()
+    [ack] = send(raw)
+    assert seg(ack, "MSA")[1] == "AA"
+    [case] = store.cases.values()
+    assert store.archive.objects[case.raw.key] == raw  # archived unchanged
+
+
+@pytest.mark.parametrize("charset, encoded", [("8859/1", "latin-1"), ("UNICODE UTF-8", "utf-8"), ("", "cp1252")])
+def test_character_sets(store, charset, encoded):
+    text = h.rqa(charset=charset).replace("DOE^JANE", "MÜLLER^RENÉ")
+    [ack] = send(text.encode(encoded))
+    assert seg(ack, "MSA")[1] == "AA"
+    [case] = store.cases.values()
+    assert (case.member.family, case.member.given[0]) == ("MÜLLER", "RENÉ")
+
+
+def test_z_segments_are_kept_in_the_archive(store):
+    raw = (h.rqa() + "ZIN|1|custom^value\r").encode()
+    send(raw)
+    [case] = store.cases.values()
+    assert b"ZIN|1|custom^value" in store.archive.objects[case.raw.key]
+
+
+def test_batch_gets_one_ack_per_message_in_an_envelope(store):
+    batch = "BHS|^~\\&|ACMEAPP|ACMEHLTH\r" + h.rqa(ref="1") + h.rqa(ref="2") + "RQA|bogus\rBTS|2\r"
+    [answer] = send(batch)
+    segments = answer.strip().split("\r")
+    assert segments[0].startswith("BHS") and segments[-1] == "BTS|2"
+    assert [s.split("|")[1] for s in segments if s.startswith("MSA")] == ["AA", "AA"]
+    assert len(store.cases) == 2
