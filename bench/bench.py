@@ -6,6 +6,8 @@ because this machine is noisy; absolute times are printed only beside their budg
 2. Cold start: import of each handler module plus its first request, in a fresh interpreter,
    against the embedded DynamoDB endpoint.                            budget: <= 0.8 s
 3. DynamoDB calls per new submission, counted.                        budget: exactly 1 write
+4. HL7 ingest CPU per RQA^I08 (parse, map, build items, build ACK; store faked)
+   vs python-hl7's bare hl7.parse of the same bytes.                  budget: <= 10x
 """
 from __future__ import annotations
 
@@ -78,6 +80,54 @@ def cpu_per_submit(rounds: int = 15, per_round: int = 20) -> dict:
             "new_cases": len(store.cases)}
 
 
+HL7_COLD = ("MSH|^~\\&|APP|DEMOPAYER|CB|IRO|20261123||RQA^I08^RQA_I08|COLD-1|P|2.5\r"
+            "PID|1||M1^^^X||DOE^JANE||19700101|F\rPR1|1||72148^MRI^C4||20261201\r")
+HL7_SAMPLE = ROOT.parent / "shared" / "corpus" / "hl7v2" / "ex_hl7" / "rqa_i08_v24_readme.hl7"
+
+
+def hl7_cpu_per_message(rounds: int = 15, per_round: int = 40) -> dict:
+    import tempfile
+    from datetime import datetime, timezone
+
+    import hl7
+
+    from adapters.memory import MemoryArchive, MemoryCaseStore
+    from functions import bootstrap
+    from functions.hl7v2.intake import handle_message
+
+    if HL7_SAMPLE.exists():  # HL7's own RQA^I08 example (v2.4)
+        name, text = HL7_SAMPLE.name, HL7_SAMPLE.read_bytes().decode()
+    else:
+        from tests.hl7_factories import rqa
+        name, text = "tests/hl7_factories.rqa()", rqa()
+    facility = text.split("\r", 1)[0].split("|")[3].split("^")[0]
+    partners = Path(tempfile.mkdtemp()) / "partners.yaml"
+    partners.write_text(f"partners:\n  - id: bench\n    hl7_facilities: [{facility}]\n")
+    os.environ["PARTNERS_FILE"] = str(partners)
+    store = MemoryCaseStore()
+    bootstrap.override(lambda: bootstrap.Services(store, MemoryArchive(), lambda: datetime.now(timezone.utc)))
+    control_id = text.split("\r", 1)[0].split("|")[9]
+    messages = iter([text.replace(control_id, f"B{n}", 1).encode() for n in range(rounds * per_round + 10)])
+    for _ in range(5):
+        hl7.parse(text)
+        assert b"|AA|" in handle_message(next(messages))[0]
+    ingest_t, parse_t = [], []
+    for _ in range(rounds):
+        batch = [next(messages) for _ in range(per_round)]
+        t = time.process_time()
+        for raw in batch:
+            handle_message(raw)
+        ingest_t.append((time.process_time() - t) / per_round)
+        t = time.process_time()
+        for raw in batch:
+            hl7.parse(raw.decode())
+        parse_t.append((time.process_time() - t) / per_round)
+    bootstrap.override(None)
+    i, p = statistics.median(ingest_t), statistics.median(parse_t)
+    return {"message": name, "bytes": len(text), "ingest_ms": i * 1e3, "parse_ms": p * 1e3, "ratio": i / p,
+            "new_cases": len(store.cases)}
+
+
 COLD = """
 import json, sys, time
 t = time.perf_counter()
@@ -95,6 +145,8 @@ def cold_starts(env: dict[str, str], body: str) -> list[dict]:
         ("functions.fhir.app", api_event("POST", "/fhir/Claim/$submit", body, partner="cold")),
         ("functions.cases.app", api_event("GET", "/cases/none", partner="cold")),
         ("functions.authorizer.app", {"type": "TOKEN", "authorizationToken": "Bearer demo-token", "methodArn": arn}),
+        ("functions.hl7v2.app", {**api_event("POST", "/hl7v2", HL7_COLD, partner="demo-payer"),
+                                 "headers": {"Content-Type": "x-application/hl7-v2+er7", "Host": "bench.local"}}),
     ]
     out = []
     for module, event in cases:
@@ -151,6 +203,14 @@ def main() -> int:
             over.append("DynamoDB writes")
     finally:
         stack.stop()
+    hl7 = hl7_cpu_per_message()
+    print(f"\n4. HL7 ingest CPU per RQA^I08 ({hl7['message']}, {hl7['bytes']} bytes), store faked")
+    print(f"   ingest {hl7['ingest_ms']:.2f} ms / python-hl7 hl7.parse {hl7['parse_ms']:.3f} ms = "
+          f"{hl7['ratio']:.2f}x   (budget 10x)  {'OK' if hl7['ratio'] <= 10 else 'OVER'}")
+    if hl7["ratio"] > 10:
+        over.append("HL7 ingest CPU")
+    os.environ.pop("PARTNERS_FILE", None)
+
     if over:
         print(f"\nOVER BUDGET: {', '.join(over)}")
     return 1 if over else 0

@@ -42,8 +42,9 @@ class Api:
 def stack(tmp_path_factory):
     partners = tmp_path_factory.mktemp("partners") / "partners.yaml"
     partners.write_text(json.dumps({"partners": [
-        {"id": p, "token_sha256": [token_hash(f"token-{p}")]} for p in PARTNERS]}))
-    stack = LocalStack("127.0.0.1", 0, str(partners)).start()
+        {"id": p, "token_sha256": [token_hash(f"token-{p}")],
+         "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else [])} for p in PARTNERS]}))
+    stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0).start()
     yield stack
     stack.stop()
 

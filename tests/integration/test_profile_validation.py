@@ -7,14 +7,16 @@ import shutil
 import subprocess
 
 import pytest
+import requests
 
 from tests import factories as f
+from tests import hl7_factories as h
 from tests.conftest import CORPUS, PAS_DIR
 
 VALIDATOR = CORPUS.parent / "tools" / "fhir-validate"
 
 
-def test_emitted_claimresponses_validate(api, tmp_path, corpus_json):
+def test_emitted_claimresponses_validate(api, base_url, tmp_path, corpus_json):
     if not VALIDATOR.exists() or shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("fhir-validate or node is not available")
     client = api("gamma")
@@ -25,6 +27,10 @@ def test_emitted_claimresponses_validate(api, tmp_path, corpus_json):
                                            "reasonText": "per policy"}).status_code == 200
         emitted[decision] = client.get(f"/fhir/ClaimResponse/{cr['id']}").json()
     emitted["queued-claim"] = client.submit(f.claim("VAL-BARE", use="claim")).json()
+    hl7 = requests.post(f"{base_url}/hl7v2", data=h.rqa(control_id="VAL-HL7", ref="valhl7", facility="GAMMA"), timeout=30,
+                        headers={"Authorization": "Bearer token-gamma", "Content-Type": "x-application/hl7-v2+er7"})
+    assert "MSA|AA|" in hl7.text
+    emitted["from-hl7v2"] = client.get("/fhir/ClaimResponse", identifier="REF-valhl7").json()["entry"][0]["resource"]
     emitted["inquiry"] = client.submit(corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json"),
                                        operation="$inquire").json()
     files = []
