@@ -24,7 +24,8 @@ def free_port() -> int:
 def start_serve(extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_"))}
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port)],
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port),
+                             "--mllp-port", str(free_port())],
                             cwd=ROOT, env={**env, **(extra_env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
@@ -53,8 +54,11 @@ def served():
 
 def test_serve_prints_base_url_and_demo_token(served):
     base, proc = served
-    lines = [proc.stdout.readline() for _ in range(3)]
+    lines = []
+    while not any("demo partner token" in line for line in lines) and len(lines) < 20:
+        lines.append(proc.stdout.readline())
     assert any(base in line for line in lines) and any("demo-token" in line for line in lines)
+    assert any("MLLP on 127.0.0.1:" in line for line in lines)
 
 
 def test_readme_curl_session_works_as_written(served):

@@ -107,9 +107,9 @@ def test_ehc_e04_is_an_appeal_of_the_invoice():
 
 
 def test_escapes_nulls_and_trailing_separators_are_normalized():
-    text = h.rqa().replace("DOE^JANE^Q", "O\\S\\NEIL\\T\\CO^JANE\\F\\ANN^\"\"^^^").replace("|F\r", "|\"\"|||\r")
+    text = h.rqa().replace("DOE^JANE^Q", "O\\S\\NEIL\\T\\C\\X4F\\^JANE\\F\\ANN\\E\\^\"\"^^^").replace("|F\r", "|\"\"|||\r")
     _, _, sub = mapped(text)
-    assert sub.draft.member.family == "O^NEIL&CO" and sub.draft.member.given == ["JANE|ANN"]
+    assert sub.draft.member.family == "O^NEIL&CO" and sub.draft.member.given == ["JANE|ANN\\"]
     assert sub.draft.member.gender is None
 
 
