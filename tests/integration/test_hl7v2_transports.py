@@ -114,3 +114,28 @@ def test_claimbridge_send_over_mllp_and_http(stack, tmp_path):
         run = subprocess.run([cli, "send", *target, str(path)], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "1 AA" in run.stdout or "1 AA" in run.stderr
+
+
+def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):
+    """Fault injected at the edge: the real DynamoDB store, pointed at a port where nothing listens."""
+    from botocore.config import Config
+
+    from adapters.case_store import DynamoCaseStore
+    from functions import bootstrap
+    from functions.hl7v2.intake import handle_message
+
+    working = bootstrap.services()
+    dead = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=Config(
+        retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1))
+    bootstrap.override(lambda: bootstrap.Services(DynamoCaseStore(dead, os.environ["CASES_TABLE"]),
+                                                  working.archive, working.clock))
+    try:
+        [answer] = handle_message(h.rqa(control_id="FAULT-1", ref="fault1").encode())
+        assert msa(answer.decode())[1:3] == ["AE", "FAULT-1"] and "|207^" in answer.decode()
+    finally:
+        bootstrap.override(lambda: working)
+    assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-fault1").json()["total"] == 0
+    [answer] = handle_message(h.rqa(control_id="FAULT-1", ref="fault1").encode())
+    assert msa(answer.decode())[1] == "AA"
+    assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-fault1").json()["total"] == 1
+    bootstrap.override(None)
