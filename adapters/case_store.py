@@ -62,7 +62,11 @@ class DynamoCaseStore:
             if keys.SUBMISSION_AT in failed and submission is not None:
                 raise DuplicateSubmission(self._submission_record(reasons[keys.SUBMISSION_AT], partner_id,
                                                                   submission)) from None
-            if keys.CASE_AT in failed:
+            if any(r.get("Code") == "TransactionConflict" for r in reasons) and submission is not None:
+                # Lost a race with another transaction on the same items: a copy of this very message?
+                if (record := self.find_submission(partner_id, submission.key.key)) is not None:
+                    raise DuplicateSubmission(record) from None
+            if keys.CASE_AT in failed or any(r.get("Code") == "TransactionConflict" for r in reasons):
                 raise StaleVersion("the case changed meanwhile; re-read it and retry", "version") from None
             raise
 

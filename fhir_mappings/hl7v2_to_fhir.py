@@ -37,8 +37,10 @@ intake receives, so one path makes the case and its ClaimResponse.
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from adapters.hl7v2.message import Segment, V2Message
@@ -56,20 +58,21 @@ class Event:
     appeal: bool = False
     resubmit: bool = False  # re-opens a closed request rather than failing on it
     min_version: str = "2.3"
+    key: tuple[str, int] = ("RF1", 6)  # where the message names the request (ERR location when unknown)
 
 
 # MSH-9 type^event -> meaning. Anything else is refused (200 type, 201 event, 203 version).
 MESSAGES: dict[tuple[str, str], Event] = {
     ("RQA", "I08"): Event("preauthorization"),  # request authorization
-    ("RQA", "I09"): Event("preauthorization", related=True),  # modify
+    ("RQA", "I09"): Event("preauthorization", related=True, resubmit=True),  # modify
     ("RQA", "I10"): Event("preauthorization", related=True, resubmit=True),  # resubmit: re-opens or replaces
     ("RQA", "I11"): Event("preauthorization", status="cancelled", related=True),  # cancel
     ("REF", "I12"): Event("preauthorization"),  # referral carrying an authorization request
-    ("EHC", "E20"): Event("preauthorization", min_version="2.6"),  # submit authorization request
-    ("EHC", "E21"): Event("preauthorization", status="cancelled", related=True, min_version="2.6"),
-    ("EHC", "E01"): Event("claim", min_version="2.6"),  # submit health care services invoice
-    ("EHC", "E02"): Event("claim", status="cancelled", related=True, min_version="2.6"),  # cancel invoice
-    ("EHC", "E04"): Event("claim", related=True, appeal=True, min_version="2.6"),  # re-assess (reconsideration)
+    ("EHC", "E20"): Event("preauthorization", min_version="2.6", key=("IVC", 1)),  # submit authorization request
+    ("EHC", "E21"): Event("preauthorization", status="cancelled", related=True, min_version="2.6", key=("IVC", 1)),
+    ("EHC", "E01"): Event("claim", min_version="2.6", key=("IVC", 1)),  # submit health care services invoice
+    ("EHC", "E02"): Event("claim", status="cancelled", related=True, min_version="2.6", key=("IVC", 1)),
+    ("EHC", "E04"): Event("claim", related=True, appeal=True, min_version="2.6", key=("IVC", 1)),  # re-assess
 }
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8", "2.8.1", "2.8.2")
 EXPEDITED_RF1_PRIORITIES = frozenset({"S", "A"})  # HL7 table 0280: STAT, ASAP
@@ -293,7 +296,8 @@ def _items(msg: V2Message) -> list[Json]:
         if concept is None:
             continue
         seq = psl.get(3)
-        item = {"sequence": int(seq) if seq and seq.isdigit() else len(items) + 1, "productOrService": concept}
+        item = {"sequence": int(seq) if seq and seq.isdigit() and int(seq) > 0 else len(items) + 1,
+                "productOrService": concept}
         start, end = ts_to_date(psl.get(10)), ts_to_date(psl.get(11))
         if start or end:
             item["servicedPeriod"] = {k: v for k, v in (("start", start), ("end", end)) if v}
@@ -336,7 +340,7 @@ def xpn_to_name(seg: Segment, field: int) -> Json | None:
 
 def cwe_to_codeable_concept(seg: Segment, field: int, rep: int = 1, system_field: int | None = None) -> Json | None:
     """CE/CWE: code ^ text ^ coding system. Before 2.5, DG1-2/PR1-2 carried the coding method instead."""
-    code = seg.get(field, 1, rep)
+    code = (seg.get(field, 1, rep) or "").strip()
     if not code:
         return None
     name = (seg.get(field, 3, rep) or (seg.get(system_field) if system_field else None) or "").upper()
@@ -350,17 +354,20 @@ def cwe_to_codeable_concept(seg: Segment, field: int, rep: int = 1, system_field
 
 
 def ts_to_date(ts: str | None) -> str | None:
-    digits = (ts or "")[:8]
+    digits = (ts or "").strip()[:8]
     if len(digits) < 8 or not digits.isdigit():
         return None
-    return f"{digits[:4]}-{digits[4:6]}-{digits[6:8]}"
+    try:
+        return date(int(digits[:4]), int(digits[4:6]), int(digits[6:8])).isoformat()
+    except ValueError:  # 19701399: not a date
+        return None
 
 
 def ts_to_datetime(ts: str | None) -> str | None:
     date = ts_to_date(ts)
     if date is None:
         return None
-    rest = ts[8:]  # type: ignore[index]
+    rest = ts.strip()[8:]  # type: ignore[union-attr]
     digits = "".join(ch for ch in rest.split("+")[0].split("-")[0].split(".")[0] if ch.isdigit())
     if len(digits) < 4:
         return date
@@ -378,9 +385,10 @@ def ts_to_datetime(ts: str | None) -> str | None:
 
 def _number(value: str | None) -> float | None:
     try:
-        return float(value.split("^")[0]) if value else None
+        number = float(value.split("^")[0]) if value else None
     except ValueError:
         return None
+    return number if number is not None and math.isfinite(number) and number > 0 else None
 
 
 def _is_oid(value: str) -> bool:

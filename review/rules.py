@@ -40,15 +40,15 @@ def new_case_id(now: datetime) -> str:
 
 
 def best_match(cases_per_key: list[list[tuple[str, str]]], kind: str) -> str | None:
-    """The case named by the most of a message's keys (its claim identifiers and Claim/<id>), each
-    found case given as (id, kind); among equals one of the message's own kind (an invoice cancel
-    means the invoice, not its appeal), then the latest. Senders reuse identifiers, so one shared
-    key is weak evidence."""
+    """The case a message's keys (its claim identifiers and Claim/<id>) name, each found case given
+    as (id, kind): one of the message's own kind first (an invoice cancel means the invoice, not its
+    appeal), then the one named by the most keys (senders reuse identifiers, so one shared key is
+    weak evidence), then the latest."""
     votes: dict[tuple[str, str], int] = {}
     for found in cases_per_key:
         for case in set(found):
             votes[case] = votes.get(case, 0) + 1
-    best = max(votes, key=lambda c: (votes[c], c[1] == kind, c[0]), default=None)
+    best = max(votes, key=lambda c: (c[1] == kind, votes[c], c[0]), default=None)
     return best[0] if best else None
 
 

@@ -102,7 +102,7 @@ def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, ra
     if (record := store.find_submission(partner_id, sub.key.key)) is not None:
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
     original = store.find_latest(partner_id, sub.related, sub.draft.kind.value)
-    if original is None:
+    if original is None or (sub.intent is Intent.CANCEL and original.kind is not sub.draft.kind):
         raise Invalid("the related claim is not known", sub.related_expression, "not-found")
     if sub.intent is Intent.CANCEL:
         changed, what = rules.cancel(original), "cancelled"

@@ -16,6 +16,7 @@ GENERIC_VERSION = "2.5"
 # HL7 table 0357, message error condition codes
 SEGMENT_SEQUENCE_ERROR = "100"
 REQUIRED_FIELD_MISSING = "101"
+DATA_TYPE_ERROR = "102"
 UNSUPPORTED_MESSAGE_TYPE = "200"
 UNSUPPORTED_EVENT_CODE = "201"
 UNSUPPORTED_PROCESSING_ID = "202"
@@ -25,7 +26,8 @@ DUPLICATE_KEY_IDENTIFIER = "205"
 APPLICATION_RECORD_LOCKED = "206"
 APPLICATION_INTERNAL_ERROR = "207"
 ERROR_TEXT = {
-    "100": "Segment sequence error", "101": "Required field missing", "200": "Unsupported message type",
+    "100": "Segment sequence error", "101": "Required field missing", "102": "Data type error",
+    "200": "Unsupported message type",
     "201": "Unsupported event code", "202": "Unsupported processing id", "203": "Unsupported version id",
     "204": "Unknown key identifier", "205": "Duplicate key identifier", "206": "Application record locked",
     "207": "Application internal error",
@@ -59,7 +61,7 @@ class Header:
         component = get(2)[0] if get(2) else "^"
         msh9 = get(9).split(component)
         return cls(sep, get(2) or DEFAULT_ENCODING, get(3), get(4), get(5), get(6), get(10), get(11) or "P",
-                   get(12).split(component)[0] or GENERIC_VERSION, msh9[0].upper(),
+                   get(12).split(component)[0], msh9[0].upper(),
                    (msh9[1] if len(msh9) > 1 else "").upper(), get(15).upper(), get(16).upper())
 
     @property
@@ -107,7 +109,7 @@ def acknowledgment(header: Header, code: str, error: Error | None = None, at: da
         "MSH", enc, header.receiving_application, header.receiving_facility, header.sending_application,
         header.sending_facility, (at or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S"), "",
         f"ACK{comp}{header.trigger}{structure}" if header.trigger else "ACK",
-        control_id or new_control_id(), header.processing_id, header.version,
+        control_id or new_control_id(), header.processing_id, header.version or GENERIC_VERSION,
     ])
     segments = [msh, s.join(["MSA", code, header.control_id])]
     if error is not None:
@@ -136,10 +138,16 @@ def generic_reject(error_code: str = SEGMENT_SEQUENCE_ERROR) -> str:
 
 
 def batch_envelope(inbound_header: list[str], acks: list[str]) -> str:
-    """The ACKs of a batch, wrapped as the batch came (FHS/BHS ... BTS/FTS)."""
+    """The ACKs of a batch, wrapped as the batch came (FHS/BHS ... BTS/FTS); BHS-12 (FHS-12) names
+    the inbound batch's control id (BHS-11, FHS-11)."""
+    def reference(kind: str) -> str:
+        seg = next((s for s in inbound_header if s.startswith(kind)), "")
+        fields = seg.split(seg[3]) if len(seg) > 3 else []
+        return fields[10] if len(fields) > 10 else ""
+
     kinds = {seg[:3] for seg in inbound_header}
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    head = [f"FHS|^~\\&|CLAIMBRIDGE||||{stamp}"] if "FHS" in kinds else []
-    head.append(f"BHS|^~\\&|CLAIMBRIDGE||||{stamp}")
+    head = [f"FHS|^~\\&|CLAIMBRIDGE||||{stamp}||||{new_control_id()}|{reference('FHS')}"] if "FHS" in kinds else []
+    head.append(f"BHS|^~\\&|CLAIMBRIDGE||||{stamp}||||{new_control_id()}|{reference('BHS')}")
     tail = [f"BTS|{len(acks)}"] + ([f"FTS|1"] if "FHS" in kinds else [])
     return "\r".join(head) + "\r" + "".join(acks) + "\r".join(tail) + "\r"

@@ -6,11 +6,18 @@ read as None: for a new case there is nothing to delete, so the difference does 
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import hl7
+
+# python-hl7 logs whole field values when an escape sequence is malformed: PHI. It is never asked
+# to unescape here, and its logger is closed besides.
+logging.getLogger("hl7").setLevel(logging.CRITICAL + 1)
+MAX_SEPARATORS = 200_000  # a message with more is hostile or broken; parsing it would take seconds
+FORMATTING = {".br": "\n", ".sp": " "}  # other formatting (\H\ \N\ .in .ti .sk .ce) and charset switches drop
 
 
 class Unparseable(Exception):
@@ -56,20 +63,44 @@ class Segment:
 
 class V2Message:
     def __init__(self, text: str):
-        if not text.startswith("MSH") or len(text) < 8:
+        if not text.startswith("MSH") or len(text) < 8 or text[3] in "\r\n":
             raise Unparseable("no MSH segment")
+        encoding = text[4:8]
+        if sum(text.count(c) for c in (text[3], *encoding[:2])) > MAX_SEPARATORS:
+            raise Unparseable("too many fields")
         try:
             self.parsed = hl7.parse(text)
-            self.escape = text[6] if len(text) > 6 else "\\"
         except Exception as err:  # any parser failure on hostile input means: reject
             raise Unparseable(type(err).__name__) from None
         self.text = text
+        self.escape = encoding[2] if len(encoding) > 2 else "\\"
+        component, repetition = (encoding + "^~")[:2]
+        subcomponent = encoding[3] if len(encoding) > 3 else "&"
+        self._escaped = {"F": text[3], "S": component, "R": repetition, "T": subcomponent, "E": self.escape}
 
     def unescape(self, value: str) -> str:
-        try:
-            return self.parsed.unescape(value)
-        except Exception:
-            return value
+        """HL7 escape sequences: delimiters (\\F\\ \\S\\ \\T\\ \\R\\ \\E\\), \\Xhh..\\ bytes (read as UTF-8,
+        else Latin-1), .br and .sp; highlighting and other formatting are dropped."""
+        out, esc, i = [], self.escape, 0
+        while i < len(value):
+            end = value.find(esc, i + 1) if value[i] == esc else -1
+            if end < 0:
+                out.append(value[i])
+                i += 1
+                continue
+            seq = value[i + 1:end]
+            if seq in self._escaped:
+                out.append(self._escaped[seq])
+            elif seq[:1] == "X" and len(seq) % 2 == 1 and all(c in "0123456789abcdefABCDEF" for c in seq[1:]):
+                raw = bytes.fromhex(seq[1:])
+                try:
+                    out.append(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    out.append(raw.decode("latin-1"))
+            else:
+                out.append(FORMATTING.get(seq, ""))
+            i = end + 1
+        return "".join(out)
 
     @cached_property
     def msh(self) -> Segment:

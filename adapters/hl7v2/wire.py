@@ -50,9 +50,10 @@ class Batch:
 
 
 def split(raw: bytes) -> Batch:
-    """One message, or a batch/file of them. Segments before the first MSH that are not envelope
-    segments are kept with no message (the caller answers them with a generic reject)."""
+    """One message, or a batch/file of them. Stray segments before the first MSH are dropped; with
+    no MSH at all they stand as one message, which the intake answers with a generic reject."""
     header: list[str] = []
+    stray: list[str] = []
     messages: list[list[str]] = []
     for seg in segments(decode(raw)):
         kind = seg[:3]
@@ -60,17 +61,21 @@ def split(raw: bytes) -> Batch:
             header.append(seg)
         elif kind in ("BTS", "FTS"):
             continue
-        elif kind == "MSH" or not messages:
+        elif kind == "MSH":
             messages.append([seg])
-        else:
+        elif messages:
             messages[-1].append(seg)
+        else:
+            stray.append(seg)
+    if not messages and stray:
+        messages.append(stray)
     return Batch(header, ["\r".join(m) for m in messages])
 
 
 def _msh18(raw: bytes) -> str | None:
     start = raw.find(b"MSH")
-    if start < 0 or len(raw) < start + 4:
+    line = _TERMINATORS.split(raw[start:start + 2048].decode("latin-1"), 1)[0] if start >= 0 else ""
+    if len(line) < 5:
         return None
-    line = _TERMINATORS.split(raw[start:start + 2048].decode("latin-1"), 1)[0]
     fields = line.split(line[3])
-    return fields[17].split(line[4] if len(line) > 4 else "^")[0].strip().upper() if len(fields) > 17 else None
+    return fields[17].split(line[4])[0].strip().upper() if len(fields) > 17 else None

@@ -6,6 +6,7 @@ after its case is durably written; what cannot be written gets AE/CE and is not 
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger
@@ -15,15 +16,17 @@ from adapters.hl7v2.ack import Error, Header
 from adapters.hl7v2.message import Unparseable, V2Message
 from adapters.partners import registry_from_environment
 from fhir_mappings.claim_to_case import submission_from_request
+from fhir_mappings.validation import StructureError, validate
 from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, event_of, request_bundle
 from functions.bootstrap import services
 from review import services as cases
-from review.errors import Conflict, DomainError, Invalid
+from review.errors import Conflict, DomainError, Invalid, StaleVersion
 from review.model import Intent
 
 logger = Logger(service="claimbridge")
 CONTENT_TYPE = "x-application/hl7-v2+er7"
 KNOWN_TYPES = frozenset(t for t, _ in MESSAGES)
+BUNDLE = frozenset({"Bundle"})
 
 
 @dataclass(frozen=True)
@@ -54,28 +57,55 @@ def handle_message(raw: bytes, token_partner: str | None = None) -> list[bytes]:
 
 def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
     try:
-        msg = V2Message(text)
-    except Unparseable:
+        msg, header = V2Message(text), Header.of(text)
+    except Exception:  # Unparseable, or anything else hostile bytes provoke
         return [ack.generic_reject()]
-    header = Header.of(text)
     if header.message_type == "ACK":
         return []  # an ACK is never acknowledged
+    event = None
     try:
         partner_id, event = admit(msg, header, token_partner)
-        sub = submission_from_request(request_bundle(msg), source="hl7v2", appeal=event.appeal)
-        if event.resubmit:
-            sub = sub.model_copy(update={"intent": Intent.RESUBMIT})
+        bundle = request_bundle(msg)
+        validate(bundle, BUNDLE)  # the FHIR door's own check: what HL7 sends must make valid FHIR
+        sub = submission_from_request(bundle, source="hl7v2", appeal=event.appeal)
+        sub = sub.model_copy(update={"sha256": content_hash(text),
+                                     **({"intent": Intent.RESUBMIT} if event.resubmit else {})})
         svc = services()
         case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, sub, payload, CONTENT_TYPE)
         logger.info("hl7 message accepted", extra={"case_id": case.id, "event": f"{header.message_type}^{header.trigger}"})
         return acknowledgments(header, None)
     except Refusal as refusal:
         return acknowledgments(header, refusal)
+    except StructureError as err:
+        return acknowledgments(header, Refusal("AE", Error(ack.DATA_TYPE_ERROR, segment_of(bundle, err.expression))))
     except DomainError as err:
-        return acknowledgments(header, refusal_for(err))
+        return acknowledgments(header, refusal_for(err, event))
     except Exception as err:  # the store or archive failed: nothing was taken in
         logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
         return acknowledgments(header, Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR)))
+
+
+def content_hash(text: str) -> str:
+    """What tells a resend from a reuse of MSH-10: the message without MSH-7, which a resending
+    engine may stamp anew."""
+    msh, _, rest = text.partition("\r")
+    fields = msh.split(msh[3])
+    if len(fields) > 6:
+        fields[6] = ""
+    return hashlib.sha256((msh[3].join(fields) + "\r" + rest).encode()).hexdigest()
+
+
+SEGMENT_OF = {"Patient": "PID", "Coverage": "IN1", "Organization": "IN1", "Practitioner": "PRD"}
+
+
+def segment_of(bundle: dict, expression: str | None) -> str:
+    """The segment an invalid FHIR element came from (as well as a FHIR path allows)."""
+    try:
+        index = int((expression or "").split("entry[", 1)[1].split("]", 1)[0])
+        rtype = bundle["entry"][index]["resource"]["resourceType"]
+    except (IndexError, ValueError, KeyError):
+        return "MSH"
+    return SEGMENT_OF.get(rtype, "PR1" if "item" in (expression or "") else "MSH")
 
 
 def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[str, Event]:
@@ -99,14 +129,17 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
     return partner.id, event
 
 
-def refusal_for(err: DomainError) -> Refusal:
+def refusal_for(err: DomainError, event: Event | None) -> Refusal:
     """Domain errors as acknowledgment codes: the one place they are decided for HL7."""
+    if isinstance(err, StaleVersion):
+        return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))  # a concurrent change: a resend will do
     if isinstance(err, Conflict) and err.expression == "Bundle.identifier":
         return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
     if isinstance(err, Conflict):
-        return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))
+        return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED))  # the case is closed to this change
     if isinstance(err, Invalid) and err.code == "not-found":
-        return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER))  # the request it names is not known
+        segment, field = event.key if event else ("MSH", None)
+        return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER, segment, field))  # the request it names is not known
     if isinstance(err, Invalid) and (err.expression or "").endswith(".item"):
         return Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PR1"))  # no service line
     return Refusal("AE", Error(ack.REQUIRED_FIELD_MISSING))

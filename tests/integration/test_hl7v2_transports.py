@@ -2,8 +2,8 @@
 a client nobody here wrote) and batch files, against the embedded DynamoDB and S3."""
 from __future__ import annotations
 
-import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -113,7 +113,7 @@ def test_claimbridge_send_over_mllp_and_http(stack, tmp_path):
     for target in (["--mllp", f"127.0.0.1:{stack.mllp_port}"], ["--http", stack.base_url, "--token", "token-alpha"]):
         run = subprocess.run([cli, "send", *target, str(path)], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stdout + run.stderr
-        assert "1 AA" in run.stdout or "1 AA" in run.stderr
+        assert re.search(r"\b1 AA\b", run.stdout + run.stderr), run.stdout + run.stderr
 
 
 def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):

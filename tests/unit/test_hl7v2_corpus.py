@@ -43,7 +43,11 @@ def test_every_corpus_message_is_answered_in_bounded_time(path):
     batch = wire.split(raw)
     if batch.enveloped:
         [envelope] = answers
-        assert envelope.startswith((b"FHS", b"BHS")) and envelope.rstrip(b"\r").split(b"\r")[-1].startswith((b"BTS", b"FTS"))
+        segments = envelope.decode().rstrip("\r").split("\r")
+        assert segments[0].startswith(("FHS", "BHS")) and segments[-1].startswith(("BTS", "FTS"))
+        owed = [m for m in batch.messages if not (m.startswith("MSH") and expects_no_answer(m))]
+        assert sum(s.startswith("MSA") for s in segments) >= len(owed)  # every message owed one has its ACK
+        assert f"BTS|{sum(s.startswith('MSH') for s in segments)}" in segments
         return
     text = batch.messages[0]
     if text.startswith("MSH") and expects_no_answer(text):

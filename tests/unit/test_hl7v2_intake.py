@@ -228,3 +228,74 @@ def test_batch_gets_one_ack_per_message_in_an_envelope(store):
     assert segments[0].startswith("BHS") and segments[-1] == "BTS|2"
     assert [s.split("|")[1] for s in segments if s.startswith("MSA")] == ["AA", "AA"]
     assert len(store.cases) == 2
+
+
+@pytest.mark.parametrize("junk", [b"MSH\r", b"MSH\rPID|1", b"xxMSH\n", b"MSH|^\r", b"\x00\x00MSH|", b"MSH|^~\\&|" + b"^" * 300_000])
+def test_hostile_bytes_get_a_generic_ar_not_a_crash(store, junk):
+    [ack] = send(junk)
+    assert seg(ack, "MSA")[1] == "AR" and not store.cases
+
+
+def test_stray_segments_before_msh_are_dropped_not_answered(store):
+    answers = send("garbage line\r" + h.rqa())
+    assert [seg(a, "MSA")[1] for a in answers] == ["AA"]
+
+
+def test_missing_version_is_rejected(store):
+    [ack] = send(h.rqa().replace("|P|2.5|", "|P||", 1))
+    assert seg(ack, "MSA")[1] == "AR" and "203" in seg(ack, "ERR")[1] + "|".join(seg(ack, "ERR"))
+
+
+def test_impossible_values_are_dropped_and_invalid_fhir_is_ae_102(store):
+    text = h.rqa().replace("19700102", "19701399")
+    [ack] = send(text)
+    assert seg(ack, "MSA")[1] == "AA"
+    [case] = store.cases.values()
+    assert case.member.birth_date is None
+    [ack] = send(h.rqa(control_id="BAD-CODE").replace("72148^MRI", "72  148^MRI"))
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[2] == "PR1^1^" and seg(ack, "ERR")[3].startswith("102")
+
+
+def test_a_resend_stamped_anew_is_still_the_same_message(store):
+    first = send(h.rqa())
+    again = send(h.rqa().replace("20261123101500-0500", "20261123111500-0500", 1))
+    assert [seg(a, "MSA") for a in first] == [seg(a, "MSA") for a in again] and len(store.cases) == 1
+
+
+def test_unknown_request_is_located_at_the_field_that_names_it(store):
+    [ack] = send(h.ehc("E02", inv="never"))
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[2] == "IVC^1^1" and seg(ack, "ERR")[3].startswith("204")
+    send(h.ehc("E01", inv="6"))
+    [ack] = send(h.ehc("E21", inv="6"))  # cancel *authorization* naming an invoice: not the same request
+    assert seg(ack, "MSA")[1] == "AE" and next(iter(store.cases.values())).status is Status.PENDING_REVIEW
+
+
+def test_modify_after_a_decision_reopens_as_a_new_linked_prior_auth(store):
+    from review import services as cases
+    send(h.rqa("I08", ref="21"))
+    [case] = store.cases.values()
+    cases.decide(store, lambda: datetime(2026, 11, 24, tzinfo=timezone.utc), "acme", case.id, 1,
+                 [{"item_sequence": 1, "decision": "approved"}])
+    [ack] = send(h.rqa("I09", ref="21"))
+    assert seg(ack, "MSA")[1] == "AA"
+    reopened = next(c for c in store.cases.values() if c.id != case.id)
+    assert reopened.kind is Kind.PRIOR_AUTH and reopened.original_case_id == case.id and reopened.is_open
+
+
+def test_malformed_escapes_never_reach_the_logs(store, caplog):
+    import logging
+    caplog.set_level(logging.DEBUG)
+    send(h.rqa().replace("DOE^JANE", "DOE\\Xzz\\SECRETNAME^JANE\\C2842\\"))
+    assert "SECRETNAME" not in caplog.text and "DOE" not in caplog.text
+
+
+def test_escape_sequences_decode_to_text(store):
+    send(h.rqa().replace("DOE^JANE", "\\H\\DOE\\N\\^REN\\XC3A9\\"))
+    [case] = store.cases.values()
+    assert (case.member.family, case.member.given[0]) == ("DOE", "RENé")
+
+
+def test_batch_ack_names_the_inbound_batch(store):
+    [answer] = send("BHS|^~\\&|ACMEAPP|ACMEHLTH|||||||BATCH-77\r" + h.rqa() + "BTS|1\r")
+    bhs = answer.split("\r")[0].split("|")
+    assert bhs[0] == "BHS" and bhs[11] == "BATCH-77" and bhs[10]

@@ -122,3 +122,42 @@ def test_the_same_message_maps_identically():
     ("20261123", "2026-11-23"), ("2026", None), ("garbage", None)])
 def test_timestamps(ts, expected):
     assert ts_to_datetime(ts) == expected
+
+
+def test_aut_stands_in_for_a_missing_in1_and_pr1_date_for_a_missing_aut():
+    lines = h.rqa().rstrip("\r").split("\r")
+    lines = [line for line in lines if not line.startswith(("IN1", "IN2"))][:-1]  # no IN1; no AUT after PR1
+    bundle, res, sub = mapped("\r".join(lines) + "\r")
+    coverage = next(r for k, r in res.items() if k.startswith("Coverage/"))
+    insurer = next(r for k, r in res.items() if k.startswith("Organization/") and r.get("identifier"))
+    assert coverage["class"][0]["value"] == "GOLD"  # AUT-1
+    assert (insurer["identifier"][0]["value"], insurer["name"]) == ("ACME-PAYER", "ACME HEALTH PLAN")  # AUT-2/3
+    item = bundle["entry"][0]["resource"]["item"][0]
+    assert item["servicedDate"] == "2026-12-05" and "quantity" not in item  # PR1-5
+
+
+def test_rqa_update_messages_carry_the_full_request():
+    for trigger in ("I09", "I10"):
+        bundle, _, sub = mapped(h.rqa(trigger, ref="8"))
+        d = sub.draft
+        assert [i.value for i in d.claim_ids] == ["ORIG-8", "REF-8"] and d.member.family == "DOE"
+        assert [(i.service.code, i.quantity) for i in d.items] == [("72148", 12)]
+        assert bundle["entry"][0]["resource"]["insurance"][0]["preAuthRef"] == ["AUTH-8"]
+
+
+def test_ref_i12_fields():
+    bundle, _, sub = mapped(h.ref_i12(ref="12"))
+    d = sub.draft
+    assert (sub.key.value, [i.value for i in d.claim_ids]) == ("REF-1", ["ORIG-12", "REF-12"])
+    assert [(p.role, p.npi) for p in d.providers] == [("requesting", "1234567893"), ("servicing", "1122334455")]
+    assert d.member.subscriber_id == "SUB-1001" and [c.code for c in d.diagnoses] == ["M54.5"]
+    assert bundle["entry"][0]["resource"]["insurance"][0]["preAuthRef"] == ["AUTH-12"]
+
+
+def test_ehc_cancel_and_reassess_fields():
+    _, _, e21 = mapped(h.ehc("E21", inv="5"))
+    assert e21.draft.use == "preauthorization" and [i.service.code for i in e21.draft.items] == ["E0601"]
+    _, _, e02 = mapped(h.ehc("E02", inv="5"))
+    assert e02.draft.use == "claim" and e02.draft.items == [] and e02.key.value == "EHCE02-5"
+    _, _, e04 = mapped(h.ehc("E04", inv="5"))
+    assert e04.draft.kind is Kind.CLAIM and [(i.sequence, i.quantity) for i in e04.draft.items] == [(2, 3)]

@@ -94,9 +94,10 @@ def test_redeciding_to_a_denial_withdraws_the_authorization():
     assert denied.preauth_ref is None and denied.preauth_period is None
 
 
-def test_best_match_prefers_more_keys_then_same_kind_then_newest():
-    a, b = ("a", "claim"), ("b", "appeal")
-    assert rules.best_match([[a, b], [a]], "appeal") == "a"
-    assert rules.best_match([[a, b]], "claim") == "a"
-    assert rules.best_match([[a, ("c", "claim")]], "claim") == "c"
+def test_best_match_prefers_same_kind_then_more_keys_then_newest():
+    a, b, c = ("a", "claim"), ("b", "appeal"), ("c", "claim")
+    assert rules.best_match([[a, b], [a]], "appeal") == "b"
+    assert rules.best_match([[a, b], [b]], "claim") == "a"
+    assert rules.best_match([[a, c], [a]], "claim") == "a"
+    assert rules.best_match([[a, c]], "claim") == "c"
     assert rules.best_match([], "claim") is None
