@@ -129,7 +129,9 @@ import {module} as m
 event = json.loads(sys.argv[1])
 out = m.lambda_handler(event, None)
 elapsed = time.perf_counter() - t
-print(json.dumps({{"elapsed": elapsed, "result": str(out.get("statusCode", out.get("principalId")))}}))
+body = str(out.get("body") or "")
+msa = (" " + body.split("MSA|", 1)[1][:2]) if "MSA|" in body else ""  # an HL7 answer: its code too
+print(json.dumps({{"elapsed": elapsed, "result": str(out.get("statusCode", out.get("principalId"))) + msa}}))
 """
 
 

@@ -160,7 +160,7 @@ def request_bundle(msg: V2Message) -> Json:
         "resourceType": "Bundle",
         "identifier": {"system": sender_system(msg), "value": control_id},
         "type": "collection",
-        "timestamp": created,
+        "timestamp": created if "T" in created else f"{created}T00:00:00Z",  # an instant, even from a date
         "entry": build.entries,
     }
 

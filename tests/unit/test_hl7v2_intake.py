@@ -299,3 +299,9 @@ def test_batch_ack_names_the_inbound_batch(store):
     [answer] = send("BHS|^~\\&|ACMEAPP|ACMEHLTH|||||||BATCH-77\r" + h.rqa() + "BTS|1\r")
     bhs = answer.split("\r")[0].split("|")
     assert bhs[0] == "BHS" and bhs[11] == "BATCH-77" and bhs[10]
+
+
+@pytest.mark.parametrize("stamp", ["20261123", "202611231015", "20261123101500.1234+0100", ""])
+def test_any_msh7_precision_is_accepted(store, stamp):
+    [ack] = send(h.rqa().replace("20261123101500-0500", stamp, 1))
+    assert seg(ack, "MSA")[1] == "AA"
