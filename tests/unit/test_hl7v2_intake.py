@@ -305,3 +305,17 @@ def test_batch_ack_names_the_inbound_batch(store):
 def test_any_msh7_precision_is_accepted(store, stamp):
     [ack] = send(h.rqa().replace("20261123101500-0500", stamp, 1))
     assert seg(ack, "MSA")[1] == "AA"
+
+
+def test_archive_or_update_failure_is_ae_and_takes_nothing_in(store, monkeypatch):
+    def broken(*args, **kwargs):
+        raise TimeoutError("S3 slow")
+    monkeypatch.setattr(store.archive, "put", broken)
+    [ack] = send(h.rqa())
+    assert seg(ack, "MSA")[1] == "AE" and not store.cases
+    monkeypatch.undo()
+    send(h.rqa())
+    [case] = store.cases.values()
+    monkeypatch.setattr(store, "replace", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
+    [ack] = send(h.rqa("I11"))
+    assert seg(ack, "MSA")[1] == "AE" and store.cases[case.id].status is Status.PENDING_REVIEW
