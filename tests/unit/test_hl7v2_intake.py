@@ -310,10 +310,11 @@ def test_any_msh7_precision_is_accepted(store, stamp):
 def test_archive_or_update_failure_is_ae_and_takes_nothing_in(store, monkeypatch):
     def broken(*args, **kwargs):
         raise TimeoutError("S3 slow")
+    put = store.archive.put
     monkeypatch.setattr(store.archive, "put", broken)
     [ack] = send(h.rqa())
     assert seg(ack, "MSA")[1] == "AE" and not store.cases
-    monkeypatch.undo()
+    monkeypatch.setattr(store.archive, "put", put)
     send(h.rqa())
     [case] = store.cases.values()
     monkeypatch.setattr(store, "replace", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
