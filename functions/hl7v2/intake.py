@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 
 from adapters.hl7v2 import ack, wire
 from adapters.hl7v2.ack import Error, Header
-from adapters.hl7v2.message import Unparseable, V2Message
+from adapters.hl7v2.message import V2Message
 from adapters.partners import registry_from_environment
 from fhir_mappings.claim_to_case import submission_from_request
 from fhir_mappings.validation import StructureError, validate
@@ -62,7 +62,7 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
         return [ack.generic_reject()]
     if header.message_type == "ACK":
         return []  # an ACK is never acknowledged
-    event = None
+    event, bundle = None, {}
     try:
         partner_id, event = admit(msg, header, token_partner)
         bundle = request_bundle(msg)
@@ -76,10 +76,8 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
         return acknowledgments(header, None)
     except Refusal as refusal:
         return acknowledgments(header, refusal)
-    except StructureError as err:
-        return acknowledgments(header, Refusal("AE", Error(ack.DATA_TYPE_ERROR, segment_of(bundle, err.expression))))
     except DomainError as err:
-        return acknowledgments(header, refusal_for(err, event))
+        return acknowledgments(header, refusal_for(err, event, bundle))
     except Exception as err:  # the store or archive failed: nothing was taken in
         logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
         return acknowledgments(header, Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR)))
@@ -129,8 +127,10 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
     return partner.id, event
 
 
-def refusal_for(err: DomainError, event: Event | None) -> Refusal:
+def refusal_for(err: DomainError, event: Event | None, bundle: dict) -> Refusal:
     """Domain errors as acknowledgment codes: the one place they are decided for HL7."""
+    if isinstance(err, StructureError):  # the message made FHIR the FHIR door would refuse
+        return Refusal("AE", Error(ack.DATA_TYPE_ERROR, segment_of(bundle, err.expression)))
     if isinstance(err, StaleVersion):
         return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))  # a concurrent change: a resend will do
     if isinstance(err, Conflict) and err.expression == "Bundle.identifier":
