@@ -164,11 +164,10 @@ class LocalStack:
     def stop(self) -> None:
         if self._mllp:
             self._mllp.stop()
-        if self._http:
-            self._http.shutdown()
-            self._http.server_close()
-        if self._moto:
-            self._moto.stop()
+        for server in (self._http, self._moto):
+            if server:
+                server.shutdown()
+                server.server_close()
 
     def _start_storage(self) -> dict[str, str]:
         """Where the template's tables and buckets live, by the environment:
@@ -215,13 +214,30 @@ class LocalStack:
     def _start_moto(self) -> str:
         import logging
 
-        from moto.server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
+        app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._moto = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        threading.Thread(target=self._moto.serve_forever, daemon=True, name="claimbridge-moto").start()
+        host, port = self._moto.server_address[:2]
         return f"http://{host}:{port}"
+
+
+class _OneAtATime:
+    """moto's backends check a transaction's conditions and apply it without a lock, so two
+    concurrent transactions can both pass `attribute_not_exists`. DynamoDB serialises conflicting
+    transactions; so does the embedded endpoint, by serving one request at a time (connections
+    still each get a thread)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
+        with self.lock:
+            return list(self.app(environ, start_response))
 
 
 def _mllp_listener(host: str, port: int):

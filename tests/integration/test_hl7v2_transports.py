@@ -73,21 +73,22 @@ def test_mllp_send_delivers_many_messages_on_one_connection(stack, tmp_path):
 
 
 def test_concurrent_copies_make_one_case(stack, api):
-    message = h.rqa(control_id="CONC-1", ref="conc1")
-    answers: list[str] = []
+    for round_ in range(3):
+        message = h.rqa(control_id=f"CONC-{round_}", ref=f"conc{round_}")
+        answers: list[str] = []
 
-    def deliver():
-        with MLLPClient("127.0.0.1", stack.mllp_port) as client:
-            answers.append(client.send_message(message).decode())
+        def deliver():
+            with MLLPClient("127.0.0.1", stack.mllp_port) as client:
+                answers.append(client.send_message(message).decode())
 
-    threads = [threading.Thread(target=deliver) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    assert len(answers) == 6 and {tuple(msa(a)[1:3]) for a in answers} == {("AA", "CONC-1")}
-    assert len({a.split("\r")[0].split("|")[9] for a in answers}) == 1  # the same acknowledgment
-    assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-conc1").json()["total"] == 1
+        threads = [threading.Thread(target=deliver) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(answers) == 8 and {tuple(msa(a)[1:3]) for a in answers} == {("AA", f"CONC-{round_}")}
+        assert len({a.split("\r")[0].split("|")[9] for a in answers}) == 1  # the same acknowledgment
+        assert api("alpha").get("/fhir/ClaimResponse", identifier=f"REF-conc{round_}").json()["total"] == 1
 
 
 def test_batch_file_dropped_in_s3_gets_an_ack_file(stack, api):
