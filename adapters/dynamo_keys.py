@@ -30,8 +30,12 @@ def _hashed(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
+def case_pk(case_id: str) -> str:
+    return f"CASE#{case_id}"
+
+
 def case_key(case_id: str) -> Item:
-    return {"PK": {"S": f"CASE#{case_id}"}, "SK": {"S": "CASE"}}
+    return {"PK": {"S": case_pk(case_id)}, "SK": {"S": "CASE"}}
 
 
 def submission_key(partner_id: str, key: str) -> Item:
@@ -65,7 +69,7 @@ def case_item(case: Case) -> Item:
 
 def event_item(case_id: str, event: Event) -> Item:
     return {
-        "PK": {"S": f"CASE#{case_id}"},
+        "PK": {"S": case_pk(case_id)},
         "SK": {"S": f"EVENT#{event.at.isoformat()}#{secrets.token_hex(4)}"},
         "doc": {"S": event.model_dump_json()},
     }
@@ -80,7 +84,7 @@ def submission_item(partner_id: str, submission: Submission, case_id: str) -> It
 
 
 def lookup_items(partner_id: str, keys: list[str], case: Case) -> list[Item]:
-    return [{"PK": {"S": lookup_pk(partner_id, k)}, "SK": {"S": f"CASE#{case.id}"},
+    return [{"PK": {"S": lookup_pk(partner_id, k)}, "SK": {"S": case_pk(case.id)},
              "case_id": {"S": case.id}, "kind": {"S": case.kind.value}} for k in dict.fromkeys(keys)]
 
 
@@ -119,24 +123,22 @@ def replace_case_transaction(table: str, case: Case, expected_version: int, even
     return {"TransactItems": items}
 
 
-def lookup_query(table: str, partner_id: str, key: str, limit: int | None = 25) -> Item:
-    """Cases under a lookup key, newest first."""
-    query: Item = {
+def lookup_query(table: str, partner_id: str, key: str) -> Item:
+    """The newest cases under a lookup key."""
+    return {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk",
         "ExpressionAttributeValues": {":pk": {"S": lookup_pk(partner_id, key)}},
         "ScanIndexForward": False,
+        "Limit": 25,
     }
-    if limit:
-        query["Limit"] = limit
-    return query
 
 
 def history_query(table: str, case_id: str) -> Item:
     return {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk AND begins_with(SK, :events)",
-        "ExpressionAttributeValues": {":pk": {"S": f"CASE#{case_id}"}, ":events": {"S": "EVENT#"}},
+        "ExpressionAttributeValues": {":pk": {"S": case_pk(case_id)}, ":events": {"S": "EVENT#"}},
     }
 
 

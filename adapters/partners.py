@@ -64,10 +64,15 @@ def registry_from_environment() -> PartnerRegistry:
     """PARTNERS_FILE locally; the PARTNERS_SECRET Secrets Manager secret on AWS (cached five minutes,
     so a changed registry takes effect without a deploy)."""
     if path := os.environ.get("PARTNERS_FILE"):
-        return _parse(Path(path).read_text())
+        return _read(path, os.stat(path).st_mtime_ns)
     from aws_lambda_powertools.utilities.parameters import get_secret
 
     return _parse(get_secret(os.environ["PARTNERS_SECRET"], max_age=300))
+
+
+@lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int) -> PartnerRegistry:
+    return _parse(Path(path).read_text())
 
 
 @lru_cache(maxsize=4)

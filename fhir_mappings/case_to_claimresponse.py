@@ -52,15 +52,15 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
     if pas and outcome != "queued":  # PAS outcomes are complete, error or partial
         resp["meta"] = {"profile": [codes.PAS_CLAIMRESPONSE]}
     resp |= {
-        "identifier": [_identifier(i) for i in case.claim_ids],
+        "identifier": [_json(i) for i in case.claim_ids],
         "status": "active",
-        "type": {"coding": [_coding(case.claim_type)]} if case.claim_type else {"text": "unknown"},
+        "type": {"coding": [_json(case.claim_type)]} if case.claim_type else {"text": "unknown"},
         "use": case.use,
         "patient": ref(case.patient_ref),
         "created": _instant(case.decided_at or case.received_at),
         "insurer": ref(case.insurer_ref),
         **({"requestor": ref(requestor)} if requestor else {}),
-        "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0])},
+        "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _json(case.claim_ids[0])},
         "outcome": outcome,
     }
     if case.status is Status.CANCELLED:
@@ -82,7 +82,7 @@ def response_bundle(case: Case, base_url: str) -> Json:
     return {
         "resourceType": "Bundle",
         "meta": {"profile": [codes.PAS_RESPONSE_BUNDLE]},
-        "identifier": _identifier(case.submission_id) if case.submission_id else {
+        "identifier": _json(case.submission_id) if case.submission_id else {
             "system": codes.CLAIMBRIDGE_CASE, "value": case.id},
         "type": "collection",
         "timestamp": _instant(case.decided_at or case.received_at),
@@ -139,12 +139,9 @@ def _item(item: Item, notes: list[Json], pas: bool) -> Json:
     return out
 
 
-def _identifier(ident) -> Json:
-    return ident.model_dump(exclude_none=True)
-
-
-def _coding(code) -> Json:
-    return code.model_dump(exclude_none=True)
+def _json(value) -> Json:
+    """An Identifier or Code as FHIR JSON: the model's fields are the FHIR element names."""
+    return value.model_dump(exclude_none=True)
 
 
 def _instant(at: datetime) -> str:

@@ -24,7 +24,7 @@ import hashlib
 import json
 from typing import Any
 
-from review.errors import Invalid
+from review.errors import Invalid, NoItems
 from review.model import (
     CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
 )
@@ -38,15 +38,17 @@ MAX_IDENTIFIER_LENGTH = 256
 DROPPED_FROM_PARTIES = ("text", "photo", "contained")  # bulky, and not needed to answer
 
 
-def submission_from_fhir(body: Any) -> Submission:
-    """Validate and map a $submit body. Raises Invalid (or StructureError) naming the element."""
+def submission_from_fhir(body: Any, **wire: Any) -> Submission:
+    """Validate and map a request: a $submit body, or what another wire format was mapped to
+    (see submission_from_request for `wire`). Raises Invalid (or StructureError) naming the element."""
     validate(body, REQUEST_TYPES)
-    return submission_from_request(body)
+    return submission_from_request(body, **wire)
 
 
-def submission_from_request(body: Json, source: str = "fhir", appeal: bool = False) -> Submission:
-    """Map a request already known to be valid R4 (validated, or built by another mapping).
-    `appeal` marks a request its wire format calls an appeal (HL7 EHC^E04)."""
+def submission_from_request(body: Json, source: str = "fhir", appeal: bool = False, sha256: str | None = None,
+                            intent: Intent | None = None) -> Submission:
+    """Map a request already known to be valid R4. Another wire format may say what FHIR cannot:
+    `appeal` (HL7 EHC^E04), `intent` (RQA^I10 resubmit) and the content hash that tells its replays."""
     claim, refs, where = _claim_in(body)
     bundle = body if body["resourceType"] == "Bundle" else None
     if bundle is not None:
@@ -57,8 +59,7 @@ def submission_from_request(body: Json, source: str = "fhir", appeal: bool = Fal
         for element in ("patient", "insurer"):
             if refs.get(claim.get(element)) is None:
                 raise Invalid("the Bundle must include the resource this names", f"{where}.{element}", "required")
-    sub = _from_claim(claim, refs, bundle, where, source)
-    return sub.model_copy(update={"appeal": True}) if appeal else sub
+    return _from_claim(claim, refs, bundle, where, source, sha256, appeal, intent)
 
 
 def claim_of(body: Any) -> tuple[Json, References, str]:
@@ -119,7 +120,8 @@ def _unwrap_parameters(params: Json) -> Json:
     raise Invalid("Parameters must carry the Claim in parameter 'resource'", "Parameters.parameter", "required")
 
 
-def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, source: str) -> Submission:
+def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, source: str,
+                sha256: str | None, appeal: bool, intent: Intent | None) -> Submission:
     for element in ("identifier", "status", "use", "created", "insurer"):
         if not claim.get(element):
             raise Invalid("required element is missing", f"{where}.{element}", "required")
@@ -137,8 +139,8 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
     if cancel and not related:
         raise Invalid("a cancel must name the claim it cancels (relationship prior)", f"{where}.related", "required")
     if not items and not cancel:
-        raise Invalid("required element is missing", f"{where}.item", "required")
-    appeal = bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS)
+        raise NoItems("required element is missing", f"{where}.item")
+    appeal = appeal or bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS)
     if appeal and not related:
         raise Invalid("an appeal must name the claim it appeals (relationship prior)", f"{where}.related", "required")
 
@@ -164,8 +166,8 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
     return Submission(
         key=key,
         key_expression=key_where,
-        sha256=content_hash(bundle or claim),
-        intent=Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW),
+        sha256=sha256 or content_hash(bundle or claim),
+        intent=intent or (Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW)),
         related=[k for r in related for k in _related_keys(r, refs)],
         related_expression=f"{where}.related[0].claim" if related else None,
         appeal=appeal,

@@ -4,7 +4,6 @@ PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 PAS_CLAIMRESPONSE = PAS + "profile-claimresponse"
 PAS_RESPONSE_BUNDLE = PAS + "profile-pas-response-bundle"
 PAS_INQUIRY_RESPONSE_BUNDLE = PAS + "profile-pas-inquiry-response-bundle"
-PAS_CLAIM_INQUIRY_RESPONSE = PAS + "profile-claiminquiryresponse"
 
 EXT_CERTIFICATION_TYPE = PAS + "extension-certificationType"
 EXT_REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
@@ -14,7 +13,6 @@ EXT_INFO_CANCELLED = PAS + "modifierextension-infoCancelled"
 EXT_INFO_CHANGED = PAS + "extension-infoChanged"
 EXT_REVIEW_ACTION = PAS + "extension-reviewAction"
 EXT_REVIEW_ACTION_CODE = PAS + "extension-reviewActionCode"
-EXT_ITEM_PREAUTH_PERIOD = PAS + "extension-itemPreAuthPeriod"
 
 X12_REVIEW_ACTION = "https://codesystem.x12.org/005010/306"  # HCR01
 X12_REVIEW_REASON = "https://codesystem.x12.org/external/886"  # HCR03
@@ -24,7 +22,6 @@ PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 NPI = "http://hl7.org/fhir/sid/us-npi"
-CLAIMBRIDGE_PREAUTH = "urn:claimbridge:preauth-ref"
 CLAIMBRIDGE_CASE = "urn:claimbridge:case"
 
 # X12 1322 certification types (PAS certificationType)

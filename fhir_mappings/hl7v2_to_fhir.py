@@ -95,10 +95,6 @@ MEDICARE = "http://hl7.org/fhir/sid/us-mbi"
 MEDICAID = "urn:claimbridge:medicaid"
 
 
-def version_of(msg: V2Message) -> str:
-    return msg.msh.get(12) or ""
-
-
 def event_of(msg: V2Message) -> tuple[str, str]:
     return (msg.msh.get(9, 1) or "").upper(), (msg.msh.get(9, 2) or "").upper()
 
@@ -194,7 +190,7 @@ def _claim_identifiers(msg: V2Message, control_id: str) -> list[Json]:
 
 def _ei_system(seg: Segment, field: int, label: str) -> str:
     authority = seg.get(field, 3) or seg.get(field, 2)  # EI-3 universal id, else EI-2 namespace
-    return f"urn:oid:{authority}" if authority and _is_oid(authority) else f"urn:claimbridge:hl7v2:{label}:{authority or ''}"
+    return authority_system(authority, f"{label}:{authority or ''}")
 
 
 def _priority(msg: V2Message) -> str:
@@ -248,8 +244,8 @@ def _coverage(msg: V2Message, patient: str, insurer: str) -> Json:
     if plan:
         out["class"] = [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/coverage-class",
                                               "code": "plan"}]}, "value": plan}]
-    if in1 and (in1.get(12) or in1.get(13)):
-        out["period"] = {k: v for k, v in (("start", ts_to_date(in1.get(12))), ("end", ts_to_date(in1.get(13)))) if v}
+    if in1 and (period := _period(ts_to_date(in1.get(12)), ts_to_date(in1.get(13)))):
+        out["period"] = period
     return out
 
 
@@ -298,9 +294,8 @@ def _items(msg: V2Message) -> list[Json]:
         seq = psl.get(3)
         item = {"sequence": int(seq) if seq and seq.isdigit() and int(seq) > 0 else len(items) + 1,
                 "productOrService": concept}
-        start, end = ts_to_date(psl.get(10)), ts_to_date(psl.get(11))
-        if start or end:
-            item["servicedPeriod"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+        if period := _period(ts_to_date(psl.get(10)), ts_to_date(psl.get(11))):
+            item["servicedPeriod"] = period
         if quantity := _number(psl.get(12)):
             item["quantity"] = {"value": quantity}
         _apply_aut(item, aut, None)
@@ -309,9 +304,9 @@ def _items(msg: V2Message) -> list[Json]:
 
 
 def _apply_aut(item: Json, aut: Segment | None, date: str | None) -> None:
-    start, end = (ts_to_date(aut.get(4)), ts_to_date(aut.get(5))) if aut else (None, None)
-    if start or end:
-        item["servicedPeriod"] = {k: v for k, v in (("start", start), ("end", end)) if v}
+    period = _period(ts_to_date(aut.get(4)), ts_to_date(aut.get(5))) if aut else None
+    if period:
+        item["servicedPeriod"] = period
     elif date and "servicedPeriod" not in item:
         item["servicedDate"] = date
     if aut and (treatments := _number(aut.get(8))):
@@ -323,9 +318,8 @@ def _apply_aut(item: Json, aut: Segment | None, date: str | None) -> None:
 def cx_to_identifier(seg: Segment, field: int, rep: int = 1) -> Json:
     """CX: id ^ check digit ^ scheme ^ assigning authority (HD) ^ identifier type."""
     authority = seg.get(field, 4, rep, 2) or seg.get(field, 4, rep, 1)
-    system = f"urn:oid:{authority}" if authority and _is_oid(authority) else \
-        f"urn:claimbridge:hl7v2:assigner:{authority or 'unknown'}"
-    out: Json = {"system": system, "value": seg.get(field, 1, rep)}
+    out: Json = {"system": authority_system(authority, f"assigner:{authority or 'unknown'}"),
+                 "value": seg.get(field, 1, rep)}
     if kind := seg.get(field, 5, rep):
         out["type"] = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": kind}]}
     return out
@@ -391,5 +385,12 @@ def _number(value: str | None) -> float | None:
     return number if number is not None and math.isfinite(number) and number > 0 else None
 
 
-def _is_oid(value: str) -> bool:
-    return all(p.isdigit() for p in value.split(".")) and value.count(".") >= 2
+def authority_system(authority: str | None, local: str) -> str:
+    """An assigning authority as a FHIR system: its OID when it is one, else a local name."""
+    is_oid = bool(authority) and authority.count(".") >= 2 and all(p.isdigit() for p in authority.split("."))
+    return f"urn:oid:{authority}" if is_oid else f"urn:claimbridge:hl7v2:{local}"
+
+
+def _period(start: str | None, end: str | None) -> Json | None:
+    period = {k: v for k, v in (("start", start), ("end", end)) if v}
+    return period or None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from adapters.partners import PartnerRegistry, registry_from_environment
 from review.services import Archive, CaseStore, Clock
 
 
@@ -18,6 +19,8 @@ class Services:
     store: CaseStore
     archive: Archive
     clock: Clock
+    # A function, not a value: the registry is re-read when its source changes (cached meanwhile).
+    partners: Callable[[], PartnerRegistry] = registry_from_environment
 
 
 def utc_now() -> datetime:

@@ -21,7 +21,7 @@ FHIR_JSON = "application/fhir+json"
 ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
 MAX_BODY_BYTES = 5 * 1024 * 1024
 
-STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409)]
+STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409)]  # first match wins
 
 
 class HttpError(DomainError):
@@ -71,11 +71,11 @@ def create_app() -> APIGatewayRestResolver:
 
 def resolve(app: APIGatewayRestResolver, event: dict, context: Any) -> dict:
     """Lambda entry for an API function: refuse what the resolver must never see, then resolve."""
-    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     if event.get("body") is not None and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
-        refused = _refuse_body(event, headers)
-        if refused is not None:
-            return refused
+        if status := body_refusal(event, ACCEPTED_TYPES):
+            code, message = REFUSALS[status]
+            return {"statusCode": status, "headers": {"Content-Type": FHIR_JSON},
+                    "body": json.dumps(operation_outcome(code, message)), "isBase64Encoded": False}
         # Powertools' validating resolver only knows application/json; FHIR's type is the same JSON.
         event = {**event, "headers": _with_json_type(event.get("headers")),
                  "multiValueHeaders": _with_json_type(event.get("multiValueHeaders"), ["application/json"])}
@@ -86,20 +86,19 @@ def _with_json_type(headers: dict | None, value: Any = "application/json") -> di
     return {**{k: v for k, v in (headers or {}).items() if k.lower() != "content-type"}, "Content-Type": value}
 
 
-def _refuse_body(event: dict, headers: dict[str, str]) -> dict | None:
-    body = event["body"]
+REFUSALS = {413: ("too-long", f"the body exceeds {MAX_BODY_BYTES} bytes"), 415: ("not-supported", f"send {FHIR_JSON}")}
+
+
+def body_refusal(event: dict, accepted: frozenset[str]) -> int | None:
+    """413 or 415 for a body a function must not read (too large, or not a type it takes), else None."""
+    body = event.get("body") or ""
     size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode() if isinstance(body, str) else body)
     if size > MAX_BODY_BYTES:
-        return _raw(413, "too-long", f"the body exceeds {MAX_BODY_BYTES} bytes")
-    media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type not in ACCEPTED_TYPES:
-        return _raw(415, "not-supported", f"send {FHIR_JSON}")
+        return 413
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    if headers.get("content-type", "").split(";")[0].strip().lower() not in accepted:
+        return 415
     return None
-
-
-def _raw(status: int, code: str, message: str) -> dict:
-    return {"statusCode": status, "headers": {"Content-Type": FHIR_JSON},
-            "body": json.dumps(operation_outcome(code, message)), "isBase64Encoded": False}
 
 
 def json_body(app: APIGatewayRestResolver) -> Any:

@@ -32,3 +32,21 @@ class Conflict(DomainError):
 
 class StaleVersion(Conflict):
     pass
+
+
+class KeyReused(Conflict):
+    """The sender's idempotency key (Bundle.identifier, Claim.identifier, MSH-10) came again with other content."""
+
+
+class UnknownRelated(Invalid):
+    """An update, cancel or appeal names a request this partner never sent."""
+
+    def __init__(self, message: str, expression: str | None = None):
+        super().__init__(message, expression, "not-found")
+
+
+class NoItems(Invalid):
+    """A request with nothing to review."""
+
+    def __init__(self, message: str, expression: str | None = None):
+        super().__init__(message, expression, "required")

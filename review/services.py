@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from . import rules
-from .errors import Conflict, Invalid, NotFound, StaleVersion
+from .errors import KeyReused, NotFound, StaleVersion, UnknownRelated
 from .model import Case, Event, Intent, Kind, Member, Period, RawPayload, Status, Submission
 
 
@@ -45,6 +45,9 @@ class CaseStore(Protocol):
 
     def history(self, case_id: str) -> list[Event]: ...
 
+    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
+        """Open cases in this status, soonest due first."""
+
 
 class Archive(Protocol):
     def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload: ...
@@ -64,7 +67,7 @@ def submit(store: CaseStore, archive: Archive, clock: Clock, partner_id: str, su
         return _create(store, now, partner_id, sub, raw)
     except DuplicateSubmission as dup:
         if dup.record.sha256 != sub.sha256:
-            raise Conflict("this identifier was already used for different content", sub.key_expression)
+            raise KeyReused("this identifier was already used for different content", sub.key_expression)
         case = store.get(dup.record.case_id)
         assert case is not None, "a submission record always points at a stored case"
         return case
@@ -103,7 +106,7 @@ def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, ra
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
     original = store.find_latest(partner_id, sub.related, sub.draft.kind.value)
     if original is None or (sub.intent is Intent.CANCEL and original.kind is not sub.draft.kind):
-        raise Invalid("the related claim is not known", sub.related_expression, "not-found")
+        raise UnknownRelated("the related claim is not known", sub.related_expression)
     if sub.intent is Intent.CANCEL:
         changed, what = rules.cancel(original), "cancelled"
     elif sub.appeal or (original.status is Status.DECIDED and sub.intent is Intent.UPDATE):
@@ -144,6 +147,15 @@ def get_case(store: CaseStore, partner_id: str, case_id: str) -> Case:
     if case is None or case.partner_id != partner_id:
         raise NotFound("no such case")
     return case
+
+
+def case_with_history(store: CaseStore, partner_id: str, case_id: str) -> tuple[Case, list[Event]]:
+    case = get_case(store, partner_id, case_id)
+    return case, store.history(case.id)
+
+
+def worklist(store: CaseStore, partner_id: str) -> list[Case]:
+    return store.worklist(partner_id, Status.PENDING_REVIEW.value)
 
 
 def find_cases(store: CaseStore, partner_id: str, key: str) -> list[Case]:

@@ -151,3 +151,25 @@ def batch_envelope(inbound_header: list[str], acks: list[str]) -> str:
     head.append(f"BHS|^~\\&|CLAIMBRIDGE||||{stamp}||||{new_control_id()}|{reference('BHS')}")
     tail = [f"BTS|{len(acks)}"] + ([f"FTS|1"] if "FHS" in kinds else [])
     return "\r".join(head) + "\r" + "".join(acks) + "\r".join(tail) + "\r"
+
+
+COMMIT_CODE = {"AA": "CA", "AE": "CE", "AR": "CR"}
+
+
+def acknowledgments(header: Header, code: str, error: Error | None = None) -> list[str]:
+    """What a message gets for an outcome (AA, AE or AR). Original mode: that one ACK. Enhanced
+    mode: the commit ACK per MSH-15, then the application ACK per MSH-16, the latter only for a
+    committed (accepted) message or when no commit ACK told the sender otherwise."""
+    def build(c: str, e: Error | None) -> str:
+        return acknowledgment(header, c, e, control_id=replay_control_id(header, c))
+
+    if not header.enhanced:
+        return [build(code, error)]
+    committed = code == "AA"  # nothing refused is stored, so only an accepted message is committed
+    out = []
+    commit_sent = wanted(header.accept_ack_type, committed)
+    if commit_sent:
+        out.append(build(COMMIT_CODE[code], None if committed else error))
+    if (committed or not commit_sent) and wanted(header.application_ack_type, committed):
+        out.append(build(code, error))
+    return out

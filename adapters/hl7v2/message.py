@@ -55,11 +55,6 @@ class Segment:
             return 1 if value else 0
         return len(value) if isinstance(value[0], hl7.Repetition) else 1
 
-    def components(self, field: int, repetition: int = 1) -> list[str | None]:
-        rep = _at(_at(self.raw, field), repetition - 1)
-        count = 1 if isinstance(rep, str) else max(len(rep), 1)
-        return [self.get(field, c, repetition) for c in range(1, count + 1)]
-
 
 class V2Message:
     def __init__(self, text: str):
@@ -72,7 +67,6 @@ class V2Message:
             self.parsed = hl7.parse(text)
         except Exception as err:  # any parser failure on hostile input means: reject
             raise Unparseable(type(err).__name__) from None
-        self.text = text
         self.escape = encoding[2] if len(encoding) > 2 else "\\"
         component, repetition = (encoding + "^~")[:2]
         subcomponent = encoding[3] if len(encoding) > 3 else "&"

@@ -38,6 +38,13 @@ Handle = Callable[[bytes], list[bytes]]
 Reject = Callable[[str], bytes]
 
 
+def generic_reject(reason: str) -> bytes:
+    """An oversize frame cannot be read, so it is answered as bytes with no usable MSH are."""
+    from .ack import generic_reject as ar
+
+    return ar().encode()
+
+
 class FrameTooLarge(Exception):
     """A frame longer than the listener's limit; its bytes were discarded."""
 
@@ -50,7 +57,7 @@ class MllpListener:
     """`start()`/`stop()` run it on a daemon thread (the local stack, tests); `await serve_forever()`
     runs it on the caller's event loop (the container entry point). Port 0 picks a free port."""
 
-    def __init__(self, host: str, port: int, handle: Handle, reject: Reject | None = None, *,
+    def __init__(self, host: str, port: int, handle: Handle, reject: Reject | None = generic_reject, *,
                  max_frame: int = MAX_FRAME, idle_timeout: float = 300.0, frame_timeout: float = 60.0,
                  workers: int = 8, shutdown_grace: float = 20.0):
         self.host = host

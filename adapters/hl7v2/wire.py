@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+CONTENT_TYPE = "x-application/hl7-v2+er7"
 BOM = b"\xef\xbb\xbf"
 # MSH-18 -> Python codec. Anything else (or nothing) tries UTF-8, then windows-1252.
 CHARSETS = {
@@ -17,7 +18,6 @@ CHARSETS = {
     "UNICODE": "utf-8",
     "UTF-8": "utf-8",
 }
-ENVELOPE = ("FHS", "BHS", "BTS", "FTS")
 _TERMINATORS = re.compile(r"\r\n|\n|\r")
 
 
@@ -25,7 +25,7 @@ def decode(raw: bytes) -> str:
     """Bytes -> text, by MSH-18 where it names a known character set, else UTF-8 then windows-1252."""
     if raw.startswith(BOM):
         raw = raw[len(BOM):]
-    codec = CHARSETS.get(_msh18(raw))
+    codec = codec_of(raw.decode("latin-1", "replace")[:4096])
     for candidate in ([codec] if codec else []) + ["utf-8", "cp1252"]:
         try:
             return raw.decode(candidate)
@@ -72,10 +72,11 @@ def split(raw: bytes) -> Batch:
     return Batch(header, ["\r".join(m) for m in messages])
 
 
-def _msh18(raw: bytes) -> str | None:
-    start = raw.find(b"MSH")
-    line = _TERMINATORS.split(raw[start:start + 2048].decode("latin-1"), 1)[0] if start >= 0 else ""
+def codec_of(text: str) -> str | None:
+    """The Python codec for the character set the (first) MSH-18 declares, if one we know."""
+    start = text.find("MSH")
+    line = _TERMINATORS.split(text[start:start + 2048], 1)[0] if start >= 0 else ""
     if len(line) < 5:
         return None
     fields = line.split(line[3])
-    return fields[17].split(line[4])[0].strip().upper() if len(fields) > 17 else None
+    return CHARSETS.get(fields[17].split(line[4])[0].strip().upper()) if len(fields) > 17 else None

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from functions import http
 from functions.bootstrap import services
 from review import services as cases
-from review.model import Case, Decision, Period, Status
+from review.model import Case, Decision, Period
 
 app = http.create_app()
 
@@ -52,9 +52,8 @@ def case_json(case: Case, **extra) -> Response:
 
 @app.get("/cases/<case_id>")
 def get_case(case_id: str):
-    svc = services()
-    case = cases.get_case(svc.store, http.partner_id(app), case_id)
-    return case_json(case, history=[e.model_dump(mode="json") for e in svc.store.history(case.id)])
+    case, history = cases.case_with_history(services().store, http.partner_id(app), case_id)
+    return case_json(case, history=[e.model_dump(mode="json") for e in history])
 
 
 @app.post("/cases/<case_id>/determination")
@@ -72,7 +71,7 @@ def determine(case_id: str, request: Annotated[DeterminationRequest, Body()]):
 @app.get("/cases")
 def worklist():
     """Open cases, soonest due first (the sparse Worklist index holds only open cases)."""
-    found = services().store.worklist(http.partner_id(app), Status.PENDING_REVIEW.value)
+    found = cases.worklist(services().store, http.partner_id(app))
     body = {"cases": [{"id": c.id, "kind": c.kind, "priority": c.priority, "status": c.status,
                        "due_at": c.due_at.isoformat(), "version": c.version} for c in found]}
     return Response(200, "application/json", json.dumps(body))

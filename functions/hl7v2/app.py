@@ -16,12 +16,9 @@ app = APIGatewayRestResolver()  # no JSON validation: the body is ER7
 @app.post("/hl7v2")
 def receive():
     event = app.current_event
-    media_type = (event.headers.get("content-type") or event.headers.get("Content-Type") or "").split(";")[0]
+    if status := http.body_refusal(event.raw_event, HL7_TYPES):
+        return Response(status, CONTENT_TYPE, generic_reject())
     raw = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
-    if media_type.strip().lower() not in HL7_TYPES:
-        return Response(415, CONTENT_TYPE, generic_reject())
-    if len(raw) > http.MAX_BODY_BYTES:
-        return Response(413, CONTENT_TYPE, generic_reject())
     answers = handle_message(raw, token_partner=http.partner_id(app))
     if not answers:
         return Response(204, CONTENT_TYPE, "")  # an ACK was sent to us: nothing to answer

@@ -6,12 +6,12 @@ dead-letter queue; a message the store refuses is answered AE in the ACK file, f
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
-from adapters.hl7v2 import ack, wire
 from functions.bootstrap import aws_client
 from functions.hl7v2.intake import CONTENT_TYPE, handle_message
 
@@ -19,21 +19,22 @@ logger = Logger(service="claimbridge")
 INBOUND, OUTBOUND = "hl7/inbound/", "hl7/outbound/"
 
 
+@lru_cache(maxsize=1)
+def s3():
+    return aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT")  # once per cold start
+
+
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context) -> dict:
-    s3 = aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT")
     written = []
     for record in event.records:
         bucket, key = record.s3.bucket.name, unquote_plus(record.s3.get_object.key)
         if not key.startswith(INBOUND):
             continue
-        raw = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        answers = handle_message(raw)
-        body = b"".join(answers)
-        if not wire.split(raw).enveloped:  # a file of bare messages still gets one enveloped ACK file
-            body = ack.batch_envelope([], [a.decode("utf-8", "replace") for a in answers]).encode()
+        raw = s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+        [acks] = handle_message(raw, envelope=True)  # a file of bare messages gets an enveloped ACK file too
         out_key = OUTBOUND + key[len(INBOUND):] + ".ack"
-        s3.put_object(Bucket=bucket, Key=out_key, Body=body, ContentType=CONTENT_TYPE)
-        logger.info("hl7 batch file acknowledged", extra={"acks": len(answers)})
+        s3().put_object(Bucket=bucket, Key=out_key, Body=acks, ContentType=CONTENT_TYPE)
+        logger.info("hl7 batch file acknowledged", extra={"bytes": len(acks)})
         written.append(out_key)
     return {"acknowledgments": written}

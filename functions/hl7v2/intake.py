@@ -14,19 +14,17 @@ from aws_lambda_powertools import Logger
 from adapters.hl7v2 import ack, wire
 from adapters.hl7v2.ack import Error, Header
 from adapters.hl7v2.message import V2Message
-from adapters.partners import registry_from_environment
-from fhir_mappings.claim_to_case import submission_from_request
-from fhir_mappings.validation import StructureError, validate
+from fhir_mappings.claim_to_case import submission_from_fhir
+from fhir_mappings.validation import StructureError
 from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, event_of, request_bundle
 from functions.bootstrap import services
 from review import services as cases
-from review.errors import Conflict, DomainError, Invalid, StaleVersion
+from review.errors import Conflict, DomainError, KeyReused, NoItems, StaleVersion, UnknownRelated
 from review.model import Intent
 
 logger = Logger(service="claimbridge")
-CONTENT_TYPE = "x-application/hl7-v2+er7"
+CONTENT_TYPE = wire.CONTENT_TYPE
 KNOWN_TYPES = frozenset(t for t, _ in MESSAGES)
-BUNDLE = frozenset({"Bundle"})
 
 
 @dataclass(frozen=True)
@@ -36,21 +34,18 @@ class Refusal(Exception):
     code: str  # AR (rejected: not ours to process) or AE (processing failed)
     error: Error
 
-    @property
-    def commit_code(self) -> str:
-        return "CR" if self.code == "AR" else "CE"
 
-
-def handle_message(raw: bytes, token_partner: str | None = None) -> list[bytes]:
+def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool = False) -> list[bytes]:
     """Raw bytes of one message or a batch -> the responses to send back, in order (none for an ACK).
-    `token_partner` is the partner a bearer token proved (HTTP); other transports go by MSH-4."""
+    `token_partner` is the partner a bearer token proved (HTTP); other transports go by MSH-4.
+    A batch is answered in one batch envelope; `envelope` asks for one whatever came (ACK files)."""
     batch = wire.split(raw)
     if not batch.messages:
         return [ack.generic_reject().encode()]
     whole = len(batch.messages) == 1 and not batch.enveloped  # archive what came, unchanged
     answers = [a for text in batch.messages
                for a in answer(text, raw if whole else text.encode(), token_partner)]
-    if batch.enveloped:
+    if batch.enveloped or envelope:
         return [ack.batch_envelope(batch.header, answers).encode()]
     return [a.encode() for a in answers]
 
@@ -66,21 +61,21 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
     try:
         partner_id, event = admit(msg, header, token_partner)
         bundle = request_bundle(msg)
-        validate(bundle, BUNDLE)  # the FHIR door's own check: what HL7 sends must make valid FHIR
-        sub = submission_from_request(bundle, source="hl7v2", appeal=event.appeal)
-        sub = sub.model_copy(update={"sha256": content_hash(text),
-                                     **({"intent": Intent.RESUBMIT} if event.resubmit else {})})
+        # Checked as the FHIR door checks what it receives: what HL7 sends must make valid FHIR.
+        sub = submission_from_fhir(bundle, source="hl7v2", appeal=event.appeal, sha256=content_hash(text),
+                                   intent=Intent.RESUBMIT if event.resubmit else None)
         svc = services()
         case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, sub, payload, CONTENT_TYPE)
         logger.info("hl7 message accepted", extra={"case_id": case.id, "event": f"{header.message_type}^{header.trigger}"})
-        return acknowledgments(header, None)
+        return ack.acknowledgments(header, "AA")
     except Refusal as refusal:
-        return acknowledgments(header, refusal)
+        return ack.acknowledgments(header, refusal.code, refusal.error)
     except DomainError as err:
-        return acknowledgments(header, refusal_for(err, event, bundle))
+        refusal = refusal_for(err, event, bundle)
+        return ack.acknowledgments(header, refusal.code, refusal.error)
     except Exception as err:  # the store or archive failed: nothing was taken in
         logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
-        return acknowledgments(header, Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR)))
+        return ack.acknowledgments(header, "AE", Error(ack.APPLICATION_INTERNAL_ERROR))
 
 
 def content_hash(text: str) -> str:
@@ -118,10 +113,11 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
         raise Refusal("AR", Error(ack.UNSUPPORTED_VERSION_ID, "MSH", 12))
     if header.processing_id[:1] not in ("P", "T", "D"):
         raise Refusal("AR", Error(ack.UNSUPPORTED_PROCESSING_ID, "MSH", 11))
-    registry = registry_from_environment()
-    partner = registry.partners.get(token_partner) if token_partner else registry.by_facility(header.facility)
-    if partner is None or header.facility.upper() not in {f.upper() for f in partner.hl7_facilities}:
-        raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4))  # not this partner's facility
+    registry = services().partners()
+    owner = registry.by_facility(header.facility)
+    partner = registry.partners.get(token_partner) if token_partner else owner
+    if partner is None or owner != partner:  # over HTTP, MSH-4 must be the token's partner's own
+        raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4))
     if not event.related and msg.first("PID") is None:
         raise Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PID"))
     return partner.id, event
@@ -133,34 +129,13 @@ def refusal_for(err: DomainError, event: Event | None, bundle: dict) -> Refusal:
         return Refusal("AE", Error(ack.DATA_TYPE_ERROR, segment_of(bundle, err.expression)))
     if isinstance(err, StaleVersion):
         return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))  # a concurrent change: a resend will do
-    if isinstance(err, Conflict) and err.expression == "Bundle.identifier":
+    if isinstance(err, KeyReused):
         return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
     if isinstance(err, Conflict):
         return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED))  # the case is closed to this change
-    if isinstance(err, Invalid) and err.code == "not-found":
+    if isinstance(err, UnknownRelated):
         segment, field = event.key if event else ("MSH", None)
-        return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER, segment, field))  # the request it names is not known
-    if isinstance(err, Invalid) and (err.expression or "").endswith(".item"):
+        return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER, segment, field))
+    if isinstance(err, NoItems):
         return Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PR1"))  # no service line
     return Refusal("AE", Error(ack.REQUIRED_FIELD_MISSING))
-
-
-def acknowledgments(header: Header, refusal: Refusal | None) -> list[str]:
-    """Original mode: one AA/AE/AR. Enhanced mode: the commit ACK per MSH-15, then the application
-    ACK per MSH-16, the latter only for a committed message or when no commit ACK told the sender."""
-    code, error = ("AA", None) if refusal is None else (refusal.code, refusal.error)
-
-    def build(c: str, e: Error | None) -> str:
-        return ack.acknowledgment(header, c, e, control_id=ack.replay_control_id(header, c))
-
-    if not header.enhanced:
-        return [build(code, error)]
-    committed = refusal is None  # nothing refused is stored, so only an accepted message is committed
-    commit_code = "CA" if refusal is None else refusal.commit_code
-    out = []
-    commit_sent = ack.wanted(header.accept_ack_type, committed)
-    if commit_sent:
-        out.append(build(commit_code, None if committed else error))
-    if (committed or not commit_sent) and ack.wanted(header.application_ack_type, refusal is None):
-        out.append(build(code, error))
-    return out

@@ -28,11 +28,12 @@ from typing import Iterable
 
 from tqdm import tqdm
 
-from adapters.hl7v2 import wire
+from adapters.hl7v2 import ack, wire
+from adapters.hl7v2.ack import Header
+from adapters.hl7v2.mllp import END_BLOCK, START_BLOCK
 
 DEFAULT_MLLP = "127.0.0.1:2575"
-HL7_CONTENT_TYPE = "x-application/hl7-v2+er7"
-START_BLOCK, END_BLOCK = b"\x0b", b"\x1c\x0d"
+HL7_CONTENT_TYPE = wire.CONTENT_TYPE
 ALWAYS_SHOWN = ("AA", "AE", "AR")
 
 
@@ -189,17 +190,15 @@ def _post(endpoint: str, body: bytes, headers: dict, timeout: float) -> tuple[in
 
 def _answer_owed(message: str) -> bool | None:
     """Whether the receiver must answer: True; False for an ACK or MSH-15 and MSH-16 both NE; None
-    when it answers only on error or success (ER/SU). MSH-15/16 read as the intake reads them: both
-    empty is original mode (always answered); in enhanced mode an empty one means AL."""
-    if _field(message, "MSH", 9).startswith("ACK"):
+    when it answers only on error or success (ER/SU). Read with the intake's own header and rules."""
+    header = Header.of(message)
+    if header.message_type == "ACK":
         return False
-    conditions = {_field(message, "MSH", 15), _field(message, "MSH", 16)}
-    if conditions == {""}:
+    if not header.enhanced:
         return True
-    conditions = {condition or "AL" for condition in conditions}
-    if "AL" in conditions:
-        return True
-    return False if conditions == {"NE"} else None
+    on = {success: ack.wanted(header.accept_ack_type, success) or ack.wanted(header.application_ack_type, success)
+          for success in (True, False)}
+    return True if all(on.values()) else (None if any(on.values()) else False)
 
 
 def _acknowledgments(raw: bytes) -> list[str]:
@@ -217,8 +216,7 @@ def _claim_answer(answers: list[str], control_id: str) -> str | None:
 
 def _encode(message: str) -> bytes:
     """The message in the character set its MSH-18 declares (the listener decodes by it), else UTF-8."""
-    component = _field(message, "MSH", 2)[:1] or "^"
-    codec = wire.CHARSETS.get(_field(message, "MSH", 18).split(component)[0].upper(), "utf-8")
+    codec = wire.codec_of(message) or "utf-8"
     try:
         return message.encode(codec)
     except UnicodeEncodeError:

@@ -242,11 +242,10 @@ class _OneAtATime:
 
 def _mllp_listener(host: str, port: int):
     """The same listener the Fargate front service runs, handing messages to the same intake."""
-    from adapters.hl7v2.ack import generic_reject
     from adapters.hl7v2.mllp import MllpListener
     from functions.hl7v2.intake import handle_message
 
-    return MllpListener(host, port, handle_message, reject=lambda reason: generic_reject().encode())
+    return MllpListener(host, port, handle_message)
 
 
 def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:

@@ -20,13 +20,10 @@ IDLE_TIMEOUT = 300.0
 
 def main() -> int:
     # Imported here, not at the top: importing the intake builds its services from the environment.
-    from adapters.hl7v2.ack import generic_reject
     from functions.hl7v2.intake import handle_message
 
     listener = MllpListener(os.environ.get("MLLP_HOST", "0.0.0.0"),  # nosec B104: the container's only port
-                            int(os.environ.get("MLLP_PORT", "2575")), handle_message,
-                            reject=lambda reason: generic_reject().encode(),  # as the local stack answers
-                            idle_timeout=IDLE_TIMEOUT)
+                            int(os.environ.get("MLLP_PORT", "2575")), handle_message, idle_timeout=IDLE_TIMEOUT)
     asyncio.run(_serve(listener))
     return 0
 

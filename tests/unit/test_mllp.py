@@ -165,7 +165,7 @@ def test_an_oversize_frame_is_rejected_and_the_connection_goes_on(listen, intake
 
 
 def test_an_oversize_frame_without_reject_closes_the_connection_only(listen, intake):
-    listener = listen(max_frame=1000)
+    listener = listen(reject=None, max_frame=1000)
     with connect(listener) as sock:
         sock.sendall(frame("MSH|" + "x" * 5000))
         assert closed_by_listener(sock, within=5)
