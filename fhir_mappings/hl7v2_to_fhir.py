@@ -256,8 +256,8 @@ def _practitioner(prd: Segment) -> Json:
     identifiers = []
     for r in range(1, prd.repetitions(7) + 1):
         if value := prd.get(7, 1, r):
-            npi = (prd.get(7, 2, r) or "").upper() == "NPI" or NPI_OID in (prd.get(7, 3, r) or "")
-            identifiers.append({"system": codes.NPI if npi else "urn:claimbridge:hl7v2:provider-id", "value": value})
+            system = codes.NPI if is_npi(prd, 7, r) else "urn:claimbridge:hl7v2:provider-id"
+            identifiers.append({"system": system, "value": value})
     if identifiers:
         out["identifier"] = identifiers
     return out
@@ -314,6 +314,15 @@ def _apply_aut(item: Json, aut: Segment | None, date: str | None) -> None:
 
 
 # --- small converters, shared by every message family -------------------------------------------
+
+def is_npi(seg: Segment, field: int, rep: int = 1) -> bool:
+    """Whether a provider id is an NPI. Senders use the PI/PLN layout (id ^ type ^ qualifier) or the
+    XCN one (id ^ name... ^ assigning authority (XCN-9) ^ ... ^ identifier type (XCN-13)); either
+    names NPI by type code or by the NPI's OID."""
+    named = {(v or "").upper() for v in (seg.get(field, 2, rep), seg.get(field, 13, rep),  # type codes
+                                         seg.get(field, 3, rep), seg.get(field, 9, rep, 1), seg.get(field, 9, rep, 2))}
+    return "NPI" in named or NPI_OID in named
+
 
 def cx_to_identifier(seg: Segment, field: int, rep: int = 1) -> Json:
     """CX: id ^ check digit ^ scheme ^ assigning authority (HD) ^ identifier type."""

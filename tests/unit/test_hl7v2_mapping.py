@@ -161,3 +161,17 @@ def test_ehc_cancel_and_reassess_fields():
     assert e02.draft.use == "claim" and e02.draft.items == [] and e02.key.value == "EHCE02-5"
     _, _, e04 = mapped(h.ehc("E04", inv="5"))
     assert e04.draft.kind is Kind.CLAIM and [(i.sequence, i.quantity) for i in e04.draft.items] == [(2, 3)]
+
+
+@pytest.mark.parametrize("prd7, npi", [
+    ("1234567893^NPI", True),  # PI: id ^ type
+    ("1234567893^^2.16.840.1.113883.4.6", True),  # PLN qualified by the NPI OID
+    ("1234567893^SMITH^ANNA^^^^^^&2.16.840.1.113883.4.6&ISO", True),  # XCN-9 universal id
+    ("1234567893^SMITH^ANNA^^^^^^^^^^NPI", True),  # XCN-13 identifier type
+    ("LIC-9^SL", False),
+])
+def test_npi_is_recognised_in_pln_and_xcn_layouts(prd7, npi):
+    text = h.rqa().replace(h.PRD_RP, f"PRD|RP|SMITH^ANNA|||||{prd7}")
+    _, _, sub = mapped(text)
+    requesting = next(p for p in sub.draft.providers if p.role == "requesting")
+    assert (requesting.npi == "1234567893") is npi
