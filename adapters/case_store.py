@@ -59,14 +59,15 @@ class DynamoCaseStore:
         except self.client.exceptions.TransactionCanceledException as err:
             reasons = err.response.get("CancellationReasons", [])
             failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            raced = any(r.get("Code") == "TransactionConflict" for r in reasons)
             if keys.SUBMISSION_AT in failed and submission is not None:
                 raise DuplicateSubmission(self._submission_record(reasons[keys.SUBMISSION_AT], partner_id,
                                                                   submission)) from None
-            if any(r.get("Code") == "TransactionConflict" for r in reasons) and submission is not None:
+            if raced and submission is not None:
                 # Lost a race with another transaction on the same items: a copy of this very message?
                 if (record := self.find_submission(partner_id, submission.key.key)) is not None:
                     raise DuplicateSubmission(record) from None
-            if keys.CASE_AT in failed or any(r.get("Code") == "TransactionConflict" for r in reasons):
+            if keys.CASE_AT in failed or raced:
                 raise StaleVersion("the case changed meanwhile; re-read it and retry", "version") from None
             raise
 

@@ -16,7 +16,7 @@ from adapters.hl7v2.ack import Error, Header
 from adapters.hl7v2.message import V2Message
 from fhir_mappings.claim_to_case import submission_from_fhir
 from fhir_mappings.validation import StructureError
-from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, event_of, request_bundle
+from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, request_bundle
 from functions.bootstrap import services
 from review import services as cases
 from review.errors import Conflict, DomainError, KeyReused, NoItems, StaleVersion, UnknownRelated
@@ -103,10 +103,9 @@ def segment_of(bundle: dict, expression: str | None) -> str:
 
 def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[str, Event]:
     """Is this message ours to process, and from which partner? Refuses with AR otherwise."""
-    kind = event_of(msg)
-    if kind[0] not in KNOWN_TYPES:
+    if header.message_type not in KNOWN_TYPES:
         raise Refusal("AR", Error(ack.UNSUPPORTED_MESSAGE_TYPE, "MSH", 9))
-    event = MESSAGES.get(kind)
+    event = MESSAGES.get((header.message_type, header.trigger))
     if event is None:
         raise Refusal("AR", Error(ack.UNSUPPORTED_EVENT_CODE, "MSH", 9))
     if header.version not in VERSIONS or VERSIONS.index(header.version) < VERSIONS.index(event.min_version):
