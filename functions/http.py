@@ -3,6 +3,7 @@ partner, and the one place where errors become status codes with an OperationOut
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from typing import Any
 
@@ -117,10 +118,17 @@ def partner_id(app: APIGatewayRestResolver) -> str:
 
 
 def base_url(app: APIGatewayRestResolver) -> str:
-    """Where this API is reachable, as the caller addressed it."""
+    """Where the FHIR API is reachable, for absolute URLs (fullUrl, CapabilityStatement): the
+    configured PUBLIC_BASE_URL, else the API's own domain and base path as API Gateway reports them
+    in the request context. Never the client's Host or X-Forwarded-* headers: a client must not
+    choose the URLs that other readers of a response will follow."""
+    if configured := os.environ.get("PUBLIC_BASE_URL"):
+        return configured.rstrip("/") + "/fhir"
     event = app.current_event
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    proto = headers.get("x-forwarded-proto", "https")
-    stage = (event.raw_event.get("requestContext") or {}).get("stage") or ""
-    prefix = f"/{stage}" if stage and stage not in ("$default", "local") else ""
-    return f"{proto}://{headers.get('host', 'localhost')}{prefix}/fhir"
+    context = event.raw_event.get("requestContext") or {}
+    domain = context.get("domainName") or "localhost"
+    # requestContext.path is the path the client used (stage or base-path mapping included);
+    # event.path is the resource path: what precedes it is the API's base path.
+    full, path = context.get("path") or "", event.path or ""
+    prefix = full[:-len(path)] if path and full.endswith(path) else ""
+    return f"https://{domain}{prefix}/fhir"

@@ -1,5 +1,7 @@
-"""FHIR API function: /fhir/metadata, Claim/$submit, Claim/$inquire, ClaimResponse read/search."""
+"""FHIR API function: /healthz, /fhir/metadata, Claim/$submit, Claim/$inquire, ClaimResponse read/search."""
 from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
 
 from functions import http
 from functions.fhir import claim, claim_response
@@ -15,6 +17,12 @@ VERSION = "0.1.0"
 @app.get("/fhir/metadata")
 def metadata():
     return http.fhir(200, capability_statement(http.base_url(app), VERSION, "2026-11-23"))
+
+
+@app.get("/healthz")
+def health():
+    """Liveness for probes and load balancers: answers without touching storage."""
+    return Response(200, "application/health+json", '{"status":"pass"}')
 
 
 def lambda_handler(event, context):

@@ -24,6 +24,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--mllp-port", type=int, default=2575,
                        help="HL7 v2 MLLP listener port (0 picks a free one)")
     serve.add_argument("--partners", default=str(DEFAULT_PARTNERS), help="partners YAML file")
+    serve.add_argument("--data-dir", metavar="DIR",
+                       help="keep the embedded DynamoDB and S3 in DIR across restarts (default: in memory)")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="base URL clients reach the stack at, for absolute URLs in answers "
+                            "(default: $PUBLIC_BASE_URL, else the listening address)")
     send = commands.add_parser("send", help="send HL7 v2 files over MLLP or HTTP and tally the acknowledgments")
     send.add_argument("files", nargs="+", metavar="FILE", help="HL7 v2 message or batch file")
     target = send.add_mutually_exclusive_group()
@@ -49,7 +54,8 @@ def serve_forever(args: argparse.Namespace) -> int:
         print("claimbridge: the demo partners file is for loopback only; pass --partners", file=sys.stderr)
         return 2
     try:
-        stack = LocalStack(args.host, args.port, str(partners), mllp_port=args.mllp_port).start()
+        stack = LocalStack(args.host, args.port, str(partners), mllp_port=args.mllp_port, data_dir=args.data_dir,
+                           public_url=args.public_url).start()
     except OSError as err:
         print(f"claimbridge: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
         return 1
@@ -58,7 +64,8 @@ def serve_forever(args: argparse.Namespace) -> int:
     print(f"claimbridge serving {stack.base_url}/fhir  (reviewer API {stack.base_url}/cases)", flush=True)
     print(f"HL7 v2 over MLLP on {args.host}:{stack.mllp_port}, over HTTP at {stack.base_url}/hl7v2", flush=True)
     if stack.aws_endpoint:
-        print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}", flush=True)
+        kept = f", kept in {args.data_dir}" if args.data_dir else ", in memory"
+        print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}{kept}", flush=True)
     if demo_token:
         print(f"demo partner token: {demo_token}", flush=True)
     stop = threading.Event()

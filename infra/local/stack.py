@@ -4,6 +4,8 @@
   points elsewhere), with the tables and buckets of template.yaml.
 - HTTP requests become API Gateway REST proxy events, authorized by the template's own Lambda
   authorizer and handed to the same handlers Lambda runs.
+- Absolute URLs in answers come from PUBLIC_BASE_URL (the stack's own address unless set), and the
+  forwarded-protocol headers are the stack's, as API Gateway's are: never the client's.
 """
 from __future__ import annotations
 
@@ -13,13 +15,18 @@ import json
 import os
 import threading
 import uuid
+from collections import deque
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .embedded import EmbeddedAws
 from .topology import Route, Topology
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+LISTEN_BACKLOG = 128
+READ_TIMEOUT = 30.0  # seconds a connection may stall mid-request (or idle between requests) before it is closed
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT"}
 
@@ -44,11 +51,12 @@ def load_handler(dotted: str) -> Callable:
 class Gateway:
     """API Gateway REST API semantics over the template's routes."""
 
-    def __init__(self, topology: Topology):
+    def __init__(self, topology: Topology, domain: str = "localhost"):
         self.topology = topology
         self.routes = topology.routes
         self.authorizer = topology.authorizer_handler
-        self._locks: dict[str, threading.Lock] = {r.function: threading.Lock() for r in self.routes}
+        self.domain = domain  # requestContext.domainName: the API's own name, as API Gateway reports it
+        self.turns = Turns()
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
@@ -64,9 +72,11 @@ class Gateway:
             context = self._authorize(headers.get("Authorization") or headers.get("authorization"), route)
             if context is None:
                 return self.gateway_response("UNAUTHORIZED")
-        headers = {"X-Forwarded-Proto": "http", **headers}  # API Gateway sets it; here the scheme is http
+        # API Gateway overwrites the forwarding headers with its own; so does this gateway.
+        headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-forwarded-")}
+        headers |= {"X-Forwarded-Proto": "http", "X-Forwarded-For": source_ip}
         event = self._event(route, method, path, url.query, headers, body, params, context, source_ip)
-        with self._locks[route.function]:  # one request at a time per function, as in one Lambda container
+        with self.turns.turn(urgent=not route.authorized):
             result = load_handler(route.handler)(event, LambdaContext(route.function))
         out_headers = dict(result.get("headers") or {})
         for k, values in (result.get("multiValueHeaders") or {}).items():
@@ -96,8 +106,7 @@ class Gateway:
         status, headers, body = self.topology.gateway_response(kind)
         return status, headers, body.encode()
 
-    @staticmethod
-    def _event(route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
+    def _event(self, route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
                params: dict, authorizer: dict, source_ip: str) -> dict[str, Any]:
         pairs = parse_qsl(query, keep_blank_values=True)
         multi_query: dict[str, list[str]] = {}
@@ -120,6 +129,7 @@ class Gateway:
             "requestContext": {
                 "resourcePath": route.path, "httpMethod": method, "path": path, "stage": "local",
                 "requestId": str(uuid.uuid4()), "accountId": "000000000000", "apiId": "local",
+                "domainName": self.domain,
                 "identity": {"sourceIp": source_ip}, "authorizer": authorizer or None,
             },
             "body": text,
@@ -127,15 +137,49 @@ class Gateway:
         }
 
 
+class Turns:
+    """Handlers run one at a time, in arrival order: Powertools' resolvers keep the current event in
+    class attributes, so one process is one Lambda container. Requests to routes without an
+    authorizer (the readiness probes /healthz and /fhir/metadata) go to the head of the queue, so
+    they answer within one handler's time however many writes wait."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
+        self._busy = False
+
+    @contextmanager
+    def turn(self, urgent: bool = False) -> Iterator[None]:
+        with self._lock:
+            mine = None
+            if self._busy:
+                mine = threading.Event()
+                (self._waiting.appendleft if urgent else self._waiting.append)(mine)
+            self._busy = True
+        if mine is not None:
+            mine.wait()
+        try:
+            yield
+        finally:
+            with self._lock:
+                if self._waiting:
+                    self._waiting.popleft().set()  # handed over: still busy
+                else:
+                    self._busy = False
+
+
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, partners_file: str | None = None,
-                 topology: Topology | None = None, mllp_port: int | None = None):
+                 topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
+                 public_url: str | None = None):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
         self.partners_file = partners_file
         self.topology = topology or Topology.load()
-        self._moto = None
+        self.data_dir = data_dir
+        self.public_url = public_url
+        self._embedded: EmbeddedAws | None = None
         self._http: ThreadingHTTPServer | None = None
         self.aws_endpoint: str | None = None
 
@@ -150,8 +194,10 @@ class LocalStack:
         if self.partners_file:
             os.environ["PARTNERS_FILE"] = os.path.abspath(self.partners_file)
         gateway = Gateway(self.topology)
-        self._http = ThreadingHTTPServer((self.host, self.port), _handler_for(gateway))
-        self._http.daemon_threads = True
+        self._http = _Server((self.host, self.port), _handler_for(gateway))
+        gateway.domain = urlsplit(self.base_url).netloc
+        # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
+        os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
             self._mllp = _mllp_listener(self.host, self._mllp_port).start()
@@ -164,10 +210,11 @@ class LocalStack:
     def stop(self) -> None:
         if self._mllp:
             self._mllp.stop()
-        for server in (self._http, self._moto):
-            if server:
-                server.shutdown()
-                server.server_close()
+        if self._http:
+            self._http.shutdown()
+            self._http.server_close()
+        if self._embedded:
+            self._embedded.stop()
 
     def _start_storage(self) -> dict[str, str]:
         """Where the template's tables and buckets live, by the environment:
@@ -175,7 +222,8 @@ class LocalStack:
           normal AWS settings (credentials, region) or CLAIMBRIDGE_*_ENDPOINT; nothing is created;
         - CLAIMBRIDGE_DYNAMODB_ENDPOINT / CLAIMBRIDGE_S3_ENDPOINT set: that endpoint (DynamoDB Local,
           MinIO...), with the template's tables and buckets created if missing;
-        - otherwise the embedded moto server on a free loopback port.
+        - otherwise the embedded moto server on a free loopback port (infra/local/embedded.py), kept
+          in `data_dir` across restarts when one is given.
         Returns logical id -> physical name."""
         import boto3
 
@@ -187,7 +235,8 @@ class LocalStack:
                     if not endpoints[svc] and any(name not in given for name in logicals)]
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
         if embedded:
-            self.aws_endpoint = self._start_moto()
+            self._embedded = EmbeddedAws(self.data_dir)
+            self.aws_endpoint = self._embedded.start()
             endpoints |= {svc: self.aws_endpoint for svc in embedded}
             if boto3.Session().get_credentials() is None:
                 os.environ.update(LOCAL_CREDENTIALS)
@@ -211,34 +260,6 @@ class LocalStack:
                     s3.create_bucket(Bucket=names[logical])
         return names
 
-    def _start_moto(self) -> str:
-        import logging
-
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-        app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
-        self._moto = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-        threading.Thread(target=self._moto.serve_forever, daemon=True, name="claimbridge-moto").start()
-        host, port = self._moto.server_address[:2]
-        return f"http://{host}:{port}"
-
-
-class _OneAtATime:
-    """moto's backends check a transaction's conditions and apply it without a lock, so two
-    concurrent transactions can both pass `attribute_not_exists`. DynamoDB serialises conflicting
-    transactions; so does the embedded endpoint, by serving one request at a time (connections
-    still each get a thread)."""
-
-    def __init__(self, app: Any):
-        self.app = app
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
-        with self.lock:
-            return list(self.app(environ, start_response))
-
 
 def _mllp_listener(host: str, port: int):
     """The same listener the Fargate front service runs, handing messages to the same intake."""
@@ -248,27 +269,86 @@ def _mllp_listener(host: str, port: int):
     return MllpListener(host, port, handle_message)
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5: bursts of clients were reset
+    daemon_threads = True
+
+
+class BadRequest(Exception):
+    """The HTTP framing itself is broken: answered 400 and the connection closed."""
+
+
 def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else the body waits for the client's delayed ACK of the headers
+        timeout = READ_TIMEOUT  # a stalled or idle connection is closed, not held forever
 
         def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST_BYTES:
-                status, headers, body = gateway.gateway_response("REQUEST_TOO_LARGE")
+            try:
+                data = self._body()
+            except BadRequest as err:
                 self.close_connection = True
-            else:
-                data = self.rfile.read(length) if length else b""
+                return self._answer(400, {"Content-Type": "application/fhir+json"}, json.dumps(
+                    {"resourceType": "OperationOutcome", "issue": [
+                        {"severity": "error", "code": "structure", "diagnostics": str(err)}]}).encode())
+            except TimeoutError:
+                self.close_connection = True
+                return
+            if data is None:
+                self.close_connection = True
+                return self._answer(*gateway.gateway_response("REQUEST_TOO_LARGE"))
+            try:
+                status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()),
+                                                       data, self.client_address[0])
+            except Exception:  # the Lambda service's answer to a crashed function
+                status, headers, body = 502, {"Content-Type": "application/json"}, \
+                    json.dumps({"message": "Internal server error"}).encode()
+            self._answer(status, headers, body)
+
+        def _body(self) -> bytes | None:
+            """The request body; None when it is over the limit (not read)."""
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                return self._chunked()
+            lengths = self.headers.get_all("Content-Length") or []
+            if not lengths:
+                return b""
+            if len(set(lengths)) > 1 or not lengths[0].strip().isdigit():
+                raise BadRequest("Content-Length must be one non-negative integer")
+            length = int(lengths[0])
+            if length > MAX_REQUEST_BYTES:
+                return None
+            data = self.rfile.read(length)
+            if len(data) < length:
+                raise TimeoutError  # the client went away mid-body
+            return data
+
+        def _chunked(self) -> bytes | None:
+            data = bytearray()
+            while True:
+                size_line = self.rfile.readline(1024).split(b";")[0].strip()
                 try:
-                    status, headers, body = gateway.handle(self.command, self.path, dict(self.headers.items()),
-                                                           data, self.client_address[0])
-                except Exception:  # the Lambda service's answer to a crashed function
-                    status, headers, body = 502, {"Content-Type": "application/json"}, \
-                        json.dumps({"message": "Internal server error"}).encode()
+                    size = int(size_line, 16)
+                except ValueError:
+                    raise BadRequest("malformed chunked body") from None
+                if size < 0:
+                    raise BadRequest("malformed chunked body")
+                if size == 0:
+                    while self.rfile.readline(8192).strip():  # trailers
+                        pass
+                    return bytes(data)
+                if len(data) + size > MAX_REQUEST_BYTES:
+                    return None
+                data += self.rfile.read(size)
+                self.rfile.readline(8)  # the chunk's CRLF
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 

@@ -62,16 +62,26 @@ class Topology:
 
     @property
     def tables(self) -> dict[str, dict]:
-        """Logical id -> CreateTable parameters (less the name)."""
+        """Logical id -> CreateTable parameters (less the name). A table's stream is turned on only
+        when a function of the template reads it: with no reader, the embedded store would keep
+        every record forever (DynamoDB drops them after 24 hours)."""
         out = {}
         for name, res in self.resources("AWS::DynamoDB::Table").items():
             props = res["Properties"]
             params = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                                             "BillingMode") if k in props}
-            if "StreamSpecification" in props:
+            if "StreamSpecification" in props and name in self.streams_read:
                 params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
             out[name] = params
         return out
+
+    @property
+    def streams_read(self) -> set[str]:
+        """Tables whose stream is the source of a function's DynamoDB event."""
+        return {event["Properties"]["Stream"]["Fn::GetAtt"][0]
+                for fn in self.resources("AWS::Serverless::Function").values()
+                for event in (fn["Properties"].get("Events") or {}).values()
+                if event["Type"] == "DynamoDB" and "Fn::GetAtt" in event["Properties"].get("Stream", {})}
 
     @property
     def buckets(self) -> list[str]:

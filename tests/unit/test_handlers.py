@@ -24,13 +24,15 @@ def event(method: str, path: str, body=None, partner: str | None = "p1", content
         "queryStringParameters": query, "multiValueQueryStringParameters":
             {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": None, "body": text, "isBase64Encoded": False,
-        "requestContext": {"stage": "v1", "requestId": "r1", "httpMethod": method, "path": path,
+        "requestContext": {"stage": "v1", "requestId": "r1", "httpMethod": method, "path": f"/v1{path}",
+                           "domainName": "api.example",
                            "authorizer": {"partner_id": partner} if partner else None},
     }
 
 
 @pytest.fixture(autouse=True)
-def memory():
+def memory(monkeypatch):
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     store = MemoryCaseStore()
     services = bootstrap.Services(store, MemoryArchive(), lambda: datetime(2026, 11, 23, tzinfo=timezone.utc))
     bootstrap.override(lambda: services)
@@ -50,6 +52,32 @@ def test_submit_then_read_back(memory):
     cr_id = bundle["entry"][0]["resource"]["id"]
     status, resp = call(fhir_app.lambda_handler, event("GET", f"/fhir/ClaimResponse/{cr_id}"))
     assert status == 200 and resp["id"] == cr_id
+
+
+@pytest.mark.parametrize("configured", [None, "https://fhir.iro.example/api/"])
+def test_absolute_urls_never_come_from_client_headers(monkeypatch, configured):
+    """Host and X-Forwarded-* are the client's to set: a Bundle or CapabilityStatement that
+    echoed them would send every later reader to a URL of the client's choosing."""
+    if configured:
+        monkeypatch.setenv("PUBLIC_BASE_URL", configured)
+    expected = "https://fhir.iro.example/api/fhir" if configured else "https://api.example/v1/fhir"
+    hostile = {"Host": "evil.example.com", "X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "evil.example.com"}
+    submit = event("POST", "/fhir/Claim/$submit", f.pas_bundle())
+    metadata = event("GET", "/fhir/metadata", partner=None)
+    for ev in (submit, metadata):
+        ev["headers"] |= hostile
+        ev["multiValueHeaders"] |= {k: [v] for k, v in hostile.items()}
+    _, bundle = call(fhir_app.lambda_handler, submit)
+    _, capability = call(fhir_app.lambda_handler, metadata)
+    assert bundle["entry"][0]["fullUrl"].startswith(f"{expected}/ClaimResponse/")
+    assert capability["implementation"]["url"] == expected
+    assert "evil" not in json.dumps([bundle, capability]) and "javascript" not in json.dumps([bundle, capability])
+
+
+def test_healthz_answers_without_a_token_or_storage():
+    bootstrap.override(lambda: (_ for _ in ()).throw(AssertionError("storage touched")))
+    out = fhir_app.lambda_handler(event("GET", "/healthz", partner=None), None)
+    assert out["statusCode"] == 200 and json.loads(out["body"]) == {"status": "pass"}
 
 
 def test_fhir_json_content_type_passes_the_validating_resolver():
