@@ -171,7 +171,7 @@ class Turns:
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, partners_file: str | None = None,
                  topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
-                 public_url: str | None = None):
+                 public_url: str | None = None, read_timeout: float = READ_TIMEOUT):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
@@ -179,6 +179,7 @@ class LocalStack:
         self.topology = topology or Topology.load()
         self.data_dir = data_dir
         self.public_url = public_url
+        self.read_timeout = read_timeout
         self._embedded: EmbeddedAws | None = None
         self._http: ThreadingHTTPServer | None = None
         self.aws_endpoint: str | None = None
@@ -194,7 +195,7 @@ class LocalStack:
         if self.partners_file:
             os.environ["PARTNERS_FILE"] = os.path.abspath(self.partners_file)
         gateway = Gateway(self.topology)
-        self._http = _Server((self.host, self.port), _handler_for(gateway))
+        self._http = _Server((self.host, self.port), _handler_for(gateway, self.read_timeout))
         gateway.domain = urlsplit(self.base_url).netloc
         # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
         os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
@@ -278,11 +279,11 @@ class BadRequest(Exception):
     """The HTTP framing itself is broken: answered 400 and the connection closed."""
 
 
-def _handler_for(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else the body waits for the client's delayed ACK of the headers
-        timeout = READ_TIMEOUT  # a stalled or idle connection is closed, not held forever
+        timeout = read_timeout  # a stalled or idle connection is closed, not held forever
 
         def _serve(self) -> None:
             try:

@@ -21,11 +21,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_serve(extra_env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen]:
+def start_serve(extra_env: dict[str, str] | None = None, *args: str) -> tuple[str, subprocess.Popen]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_", "PUBLIC_BASE_URL"))}
     proc = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port),
-                             "--mllp-port", str(free_port())],
+                             "--mllp-port", str(free_port()), *args],
                             cwd=ROOT, env={**env, **(extra_env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
