@@ -8,6 +8,14 @@ because this machine is noisy; absolute times are printed only beside their budg
 3. DynamoDB calls per new submission, counted.                        budget: exactly 1 write
 4. HL7 ingest CPU per RQA^I08 (parse, map, build items, build ACK; store faked)
    vs python-hl7's bare hl7.parse of the same bytes.                  budget: <= 10x
+Through `claimbridge serve` (a subprocess, embedded DynamoDB/S3; load from bench/load.py):
+5. Cost per submission as the table grows: mean latency of submissions 1-100 vs 4,901-5,000,
+   one client.                                                         budget: <= 1.5x
+   RSS of the stack over those 5,000 cases.                            budget: +150 MB
+6. Sustained $submit, 8 clients, 60 s of distinct PAS Bundles: rate beside figure 1's in-process
+   handler rate; p50/p95/p99; last 10 s vs first 10 s.               budget: >= 30/s, p99 <= 1 s, >= 0.8
+7. The same over MLLP with RQA^I08s.                                   same budgets
+8. Readiness during 6 and 7: GET /healthz and /fhir/metadata every 0.25 s, the slowest. budget: <= 100 ms
 """
 from __future__ import annotations
 
@@ -21,6 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep per-request log lines out of the figures
 CORPUS = ROOT.parent / "shared" / "corpus" / "fhir" / "davinci-pas"
 
@@ -169,6 +178,76 @@ def dynamodb_calls(body: str) -> list[str]:
     return calls
 
 
+def served_figures(judge, cpu: dict, seconds: float = float(os.environ.get("BENCH_SECONDS", 60)),
+                   clients: int = 8) -> None:
+    import load
+
+    port, mllp_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items()  # not the settings figure 2's in-process stack left behind
+           if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_BUCKET", "PUBLIC_BASE_URL", "PARTNERS_"))}
+    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    serve = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port),
+                              "--mllp-port", str(mllp_port)], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base)
+        load.sequential(base, load.pas_bundles("warm"), 20)  # every module imported, every path taken once
+        rss_start = load.rss_mb(serve.pid)
+        latencies = load.sequential(base, load.pas_bundles("grow"), 5_000)
+        rss_grown = load.rss_mb(serve.pid)
+        first, last = statistics.mean(latencies[:100]), statistics.mean(latencies[-100:])
+        print("\n5. Cost per submission as the table grows (one client, through claimbridge serve)")
+        judge("cost growth", f"   submissions 4,901-5,000 {last * 1e3:.2f} ms / 1-100 {first * 1e3:.2f} ms = "
+                             f"{last / first:.2f}x   (budget 1.5x)", last / first <= 1.5)
+        judge("RSS growth", f"   RSS {rss_start:.0f} MB -> {rss_grown:.0f} MB over 5,000 cases = "
+                            f"+{rss_grown - rss_start:.0f} MB   (budget +150 MB)", rss_grown - rss_start <= 150)
+
+        in_process = 1e3 / cpu["handler_ms"]
+        for n, name, connect, payload in [
+            (6, "$submit over HTTP", lambda: load.HttpClient(base), load.pas_bundles("http")),
+            (7, "RQA^I08 over MLLP", lambda: load.MllpClient("127.0.0.1", mllp_port), load.rqa_messages("MLLP")),
+        ]:
+            before = load.rss_mb(serve.pid)
+            with load.Probe(base) as probe:
+                run = load.closed_loop(connect, payload, seconds, clients)
+            print(f"\n{n}. Sustained {name}, {clients} clients, {seconds:.0f} s, through claimbridge serve")
+            print(f"   {load.describe(run)}")
+            print(f"   in-process handler rate (figure 1, one core, store faked) {in_process:.0f}/s: "
+                  f"served {run.rate / in_process:.2f}x of it;  RSS {before:.0f} -> {load.rss_mb(serve.pid):.0f} MB")
+            judge(f"{name} rate", f"   rate {run.rate:.1f}/s   (budget >= 30/s)", run.rate >= 30 and not run.failures)
+            judge(f"{name} p99", f"   p99 {run.percentile(99) * 1e3:.0f} ms   (budget <= 1000 ms)", run.percentile(99) <= 1)
+            judge(f"{name} sustained", f"   last 10 s / first 10 s {run.sustained:.2f}   (budget >= 0.8)",
+                  run.sustained >= 0.8)
+            judge(f"{name} readiness", f"   8. slowest /healthz or /fhir/metadata meanwhile {probe.worst() * 1e3:.0f} ms "
+                                       f"of {sum(map(len, probe.latencies.values()))} probes   (budget <= 100 ms)",
+                  probe.worst() <= 0.1)
+    finally:
+        serve.terminate()
+        serve.wait(30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(base: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("claimbridge serve did not become ready")
+
+
 def main() -> int:
     from infra.local.stack import LocalStack
 
@@ -199,6 +278,8 @@ def main() -> int:
                                  f"{len(calls) - len(writes)} other   (budget exactly 1 write)", len(writes) == 1)
     finally:
         stack.stop()
+
+    served_figures(judge, cpu)
 
     hl7 = hl7_cpu_per_message()
     print(f"\n4. HL7 ingest CPU per RQA^I08 ({hl7['message']}, {hl7['bytes']} bytes), store faked")

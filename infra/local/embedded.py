@@ -8,10 +8,16 @@
   journal and fsync'd, so nothing acknowledged is lost if the process is killed; at start the
   journal is replayed into moto before the port opens. A torn last record (killed mid-append) is
   cut off: its request never got an answer, so its sender resends it.
+- Every FREEZE_EVERY writes, what is alive moves to the garbage collector's permanent generation
+  (gc.freeze, after a young collection). The tables are some 150 small objects per case, alive
+  until overwritten and free of reference cycles; left in the oldest generation, every full
+  collection walked all of them while every thread of the stack waited (200 ms at 5,000 cases,
+  and growing). Frozen objects are still freed by reference counting when an item is replaced.
 """
 from __future__ import annotations
 
 import base64
+import gc
 import io
 import json
 import logging
@@ -27,6 +33,7 @@ JOURNAL = "journal.jsonl"
 READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEPT_HEADERS = ("HTTP_", "CONTENT_TYPE")
+FREEZE_EVERY = 500
 
 logger = logging.getLogger("claimbridge.embedded")
 
@@ -73,6 +80,7 @@ class Serialised:
         self.app = app
         self.journal = journal
         self.lock = threading.Lock()
+        self.writes = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         body = _read_body(environ)
@@ -85,8 +93,13 @@ class Serialised:
 
         with self.lock:
             out = list(self.app(environ, recording))
-            if self.journal and status and status[0][:1] == "2" and is_write(environ, body):
-                self.journal.append(environ, body)
+            if status and status[0][:1] == "2" and is_write(environ, body):
+                if self.journal:
+                    self.journal.append(environ, body)
+                self.writes += 1
+                if self.writes % FREEZE_EVERY == 0:
+                    gc.collect(1)
+                    gc.freeze()
         return out
 
 

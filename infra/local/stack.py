@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import logging
 import os
+import sys
 import threading
 import uuid
 from collections import deque
@@ -26,6 +28,7 @@ from .topology import Route, Topology
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
 LISTEN_BACKLOG = 128
+logger = logging.getLogger("claimbridge.local")
 READ_TIMEOUT = 30.0  # seconds a connection may stall mid-request (or idle between requests) before it is closed
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT"}
@@ -273,6 +276,13 @@ def _mllp_listener(host: str, port: int):
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5: bursts of clients were reset
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-exchange is routine. Anything else is logged by type only
+        (socketserver would print a traceback, whose frames may hold request content)."""
+        err = sys.exc_info()[1]
+        if not isinstance(err, (ConnectionError, TimeoutError)):
+            logger.error("http connection failed: %s", type(err).__name__)
 
 
 class BadRequest(Exception):
