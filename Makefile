@@ -1,12 +1,13 @@
 # make run   - install into .venv and start the local stack (claimbridge serve)
 # make test  - lint the templates, scan them, run every test
 # make bench - the benchmark (ratios measured in the same run)
+# make fuzz  - the long property-based campaign against both intakes (20,000 examples each)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench fuzz lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,9 @@ test: lint
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench.py
+
+fuzz: $(VENV)/.dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit/test_fuzz_fhir.py tests/unit/test_fuzz_hl7.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -64,7 +64,7 @@ def serve_forever(args: argparse.Namespace) -> int:
     print(f"claimbridge serving {stack.base_url}/fhir  (reviewer API {stack.base_url}/cases)", flush=True)
     print(f"HL7 v2 over MLLP on {args.host}:{stack.mllp_port}, over HTTP at {stack.base_url}/hl7v2", flush=True)
     if stack.aws_endpoint:
-        kept = f", kept in {args.data_dir}" if args.data_dir else ", in memory"
+        kept = f", kept in {args.data_dir} ({stack.replayed} writes replayed)" if args.data_dir else ", in memory"
         print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}{kept}", flush=True)
     if demo_token:
         print(f"demo partner token: {demo_token}", flush=True)

@@ -208,6 +208,11 @@ class LocalStack:
         return self
 
     @property
+    def replayed(self) -> int:
+        """Writes the embedded store replayed from its data directory at start."""
+        return self._embedded.replayed if self._embedded else 0
+
+    @property
     def mllp_port(self) -> int | None:
         return self._mllp.port if self._mllp else None
 
