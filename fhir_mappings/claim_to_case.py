@@ -24,6 +24,8 @@ import hashlib
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from review.errors import Invalid, NoItems
 from review.model import (
     CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
@@ -36,6 +38,7 @@ Json = dict[str, Any]
 REQUEST_TYPES = frozenset({"Bundle", "Claim", "Parameters"})
 MAX_IDENTIFIER_LENGTH = 256
 DROPPED_FROM_PARTIES = ("text", "photo", "contained")  # bulky, and not needed to answer
+PROVIDER_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization"})  # Claim.provider, careTeam.provider
 
 
 def submission_from_fhir(body: Any, **wire: Any) -> Submission:
@@ -59,7 +62,18 @@ def submission_from_request(body: Json, source: str = "fhir", appeal: bool = Fal
         for element in ("patient", "insurer"):
             if refs.get(claim.get(element)) is None:
                 raise Invalid("the Bundle must include the resource this names", f"{where}.{element}", "required")
-    return _from_claim(claim, refs, bundle, where, source, sha256, appeal, intent)
+    try:
+        return _from_claim(claim, refs, bundle, where, source, sha256, appeal, intent)
+    except ValidationError as err:  # a value R4 allows but a case cannot hold; its text quotes the value
+        raise Invalid("the request holds a value a review case cannot keep", _case_expression(err, where)) from None
+
+
+def _case_expression(err: ValidationError, where: str) -> str:
+    """The Claim element behind the first case field a ValidationError names, as near as it can be told."""
+    loc = err.errors(include_input=False, include_url=False)[0]["loc"]
+    if loc[:1] == ("items",) and len(loc) > 1 and isinstance(loc[1], int):
+        return f"{where}.item[{loc[1]}]"
+    return where
 
 
 def claim_of(body: Any) -> tuple[Json, References, str]:
@@ -89,7 +103,9 @@ class References:
     def of(cls, bundle: Json) -> References:
         index: dict[str, Json] = {}
         for entry in bundle.get("entry", []):
-            res = entry.get("resource") or {}
+            res = entry.get("resource")
+            if not res:  # nothing to resolve to
+                continue
             if "fullUrl" in entry:
                 index[entry["fullUrl"]] = entry
             if "id" in res:
@@ -133,7 +149,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         raise Invalid(f"identifiers are limited to {MAX_IDENTIFIER_LENGTH} characters", f"{where}.identifier")
     claim_certs = _codes_of(claim, codes.EXT_CERTIFICATION_TYPE)
     item_certs = [_codes_of(item, codes.EXT_CERTIFICATION_TYPE) for item in items]
-    related = [r for r in claim.get("related", []) if _is_prior(r)]
+    related = [(n, r) for n, r in enumerate(claim.get("related", [])) if _is_prior(r)]
     cancel = claim.get("status") == "cancelled" or codes.CERT_CANCEL in claim_certs or (
         bool(related) and all(codes.CERT_CANCEL in c for c in item_certs))
     if cancel and not related:
@@ -157,9 +173,9 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         member=_member(refs.get(claim.get("patient")), _focal_coverage(claim, refs)),
         patient_ref=(claim.get("patient") or {}).get("reference"),
         insurer_ref=claim["insurer"].get("reference"),
-        providers=_providers(claim, refs),
+        providers=_providers(claim, refs, where),
         diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
-        items=[_item(i) for i in items],
+        items=[_item(item, f"{where}.item[{n}]") for n, item in enumerate(items)],
         parties=_parties(claim, refs) if bundle else [],
     )
     key, key_where = (draft.submission_id, "Bundle.identifier") if bundle else (claim_ids[0], f"{where}.identifier")
@@ -168,8 +184,8 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         key_expression=key_where,
         sha256=sha256 or content_hash(bundle or claim),
         intent=intent or (Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW)),
-        related=[k for r in related for k in _related_keys(r, refs)],
-        related_expression=f"{where}.related[0].claim" if related else None,
+        related=[k for n, r in related for k in _related_keys(r, refs, f"{where}.related[{n}].claim")],
+        related_expression=f"{where}.related[{related[0][0]}].claim" if related else None,
         appeal=appeal,
         draft=draft,
     )
@@ -186,16 +202,27 @@ def _is_prior(related: Json) -> bool:
     return any(c.get("code") == "prior" for c in (related.get("relationship") or {}).get("coding", []))
 
 
-def _related_keys(related: Json, refs: References) -> list[str]:
+def _related_keys(related: Json, refs: References, where: str) -> list[str]:
+    """How the earlier claim is named: its identifier, the identifiers of the Claim a reference
+    resolves to in the Bundle, and Claim/<id>. A claim named in none of these ways is refused."""
     ref = related.get("claim") or {}
-    keys = []
-    if ident := ref.get("identifier"):
-        keys.append(_identifier(ident).lookup_key)
-    if target := refs.get(ref):
-        keys += [_identifier(i).lookup_key for i in target.get("identifier", []) if i.get("value")]
-    if r := ref.get("reference"):
-        keys.append("Claim/" + r.rstrip("/").split("/")[-1])
+    named = [ref["identifier"]] if (ref.get("identifier") or {}).get("value") else []
+    if target := _resolve(ref, refs, {"Claim"}, where):
+        named += [i for i in _identifiers_of(target) if i.get("value")]
+    keys = [_identifier(i).lookup_key for i in named]
+    if claim_id := (ref.get("reference") or "").rstrip("/").split("/")[-1]:
+        keys.append("Claim/" + claim_id)
+    if not keys:
+        raise Invalid("the related claim must be named by identifier or reference", where, "required")
     return keys
+
+
+def _resolve(ref: Json | None, refs: References, types: set[str] | frozenset[str], where: str) -> Json | None:
+    """The Bundle resource a reference names, refused when it is not of a type the element allows."""
+    target = refs.get(ref)
+    if target is not None and target.get("resourceType") not in types:
+        raise Invalid(f"the reference must be to one of: {', '.join(sorted(types))}", where, "invalid")
+    return target
 
 
 def _priority(claim: Json) -> Priority:
@@ -208,14 +235,14 @@ def _priority(claim: Json) -> Priority:
     return Priority.EXPEDITED if signals & codes.EXPEDITED_SIGNALS else Priority.STANDARD
 
 
-def _item(item: Json) -> Item:
+def _item(item: Json, where: str) -> Item:
     period = item.get("servicedPeriod") or {}
     date = item.get("servicedDate")
     return Item(
         sequence=item["sequence"],
         service=_code(item.get("productOrService")),
         modifiers=[c.code for m in item.get("modifier", []) if (c := _code(m))],
-        quantity=(item.get("quantity") or {}).get("value"),
+        quantity=_quantity(item, f"{where}.quantity.value"),
         serviced=Period(start=date, end=date) if date else (
             Period(start=period.get("start"), end=period.get("end")) if period else None),
         category=_code(item.get("category")),
@@ -230,18 +257,26 @@ def _item(item: Json) -> Item:
     )
 
 
+def _quantity(item: Json, where: str) -> float | None:
+    value = (item.get("quantity") or {}).get("value")
+    try:
+        return None if value is None else float(value)
+    except OverflowError:  # R4 decimals are unbounded; a case keeps a double
+        raise Invalid("the quantity is too large", where) from None
+
+
 def _member(patient: Json | None, coverage: Json | None) -> Member:
     patient = patient if (patient or {}).get("resourceType") == "Patient" else {}
     coverage = coverage if (coverage or {}).get("resourceType") == "Coverage" else {}
     name = (patient.get("name") or [{}])[0]
     return Member(
-        identifiers=[_identifier(i) for i in patient.get("identifier", []) if i.get("value")],
+        identifiers=[_identifier(i) for i in _identifiers_of(patient) if i.get("value")],
         family=name.get("family"),
-        given=name.get("given", []),
+        given=[g for g in name.get("given", []) if g],  # null beside a `_given` extension
         birth_date=patient.get("birthDate"),
         gender=patient.get("gender"),
         subscriber_id=coverage.get("subscriberId"),
-        coverage_ids=[_identifier(i) for i in coverage.get("identifier", []) if i.get("value")],
+        coverage_ids=[_identifier(i) for i in _identifiers_of(coverage) if i.get("value")],
         payor=((coverage.get("payor") or [{}])[0]).get("reference"),
     )
 
@@ -252,21 +287,23 @@ def _focal_coverage(claim: Json, refs: References) -> Json | None:
     return refs.get((focal or {}).get("coverage"))
 
 
-def _providers(claim: Json, refs: References) -> list[Provider]:
-    named = [("requesting", claim.get("provider"))] + [("servicing", t.get("provider")) for t in
-                                                       claim.get("careTeam", [])]
-    return [_provider(role, ref, refs) for role, ref in named if ref]
+def _providers(claim: Json, refs: References, where: str) -> list[Provider]:
+    named = [("requesting", claim.get("provider"), f"{where}.provider")] + [
+        ("servicing", t.get("provider"), f"{where}.careTeam[{n}].provider")
+        for n, t in enumerate(claim.get("careTeam", []))]
+    return [_provider(role, ref, refs, at) for role, ref, at in named if ref]
 
 
-def _provider(role: str, ref: Json, refs: References) -> Provider:
-    res = refs.get(ref) or {}
+def _provider(role: str, ref: Json, refs: References, where: str) -> Provider:
+    res = _resolve(ref, refs, PROVIDER_TYPES, where) or {}
     if res.get("resourceType") == "PractitionerRole":
-        res = refs.get(res.get("practitioner")) or refs.get(res.get("organization")) or res
+        res = (_resolve(res.get("practitioner"), refs, {"Practitioner"}, where) or
+               _resolve(res.get("organization"), refs, {"Organization"}, where) or res)
     name = res.get("name")
     if isinstance(name, list):
         first = name[0] if name else {}
-        name = " ".join([*first.get("given", []), first.get("family", "")]).strip() or None
-    npi = next((i.get("value") for i in res.get("identifier", []) if i.get("system") == codes.NPI), None)
+        name = " ".join([*filter(None, first.get("given", [])), first.get("family", "")]).strip() or None
+    npi = next((i.get("value") for i in _identifiers_of(res) if i.get("system") == codes.NPI), None)
     return Provider(role=role, name=name, npi=npi, reference=ref.get("reference"))
 
 
@@ -296,6 +333,12 @@ def _codes_of(holder: Json, url: str) -> set[str]:
             for c in (e.get("valueCodeableConcept") or {}).get("coding", [])}
 
 
+def _identifiers_of(resource: Json) -> list[Json]:
+    """A resource's identifiers, whether it has many (Patient) or at most one (QuestionnaireResponse)."""
+    ident = resource.get("identifier") or []
+    return [ident] if isinstance(ident, dict) else ident
+
+
 def _identifier(ident: Json) -> Identifier:
     return Identifier(system=ident.get("system"), value=str(ident.get("value", "")))
 
@@ -313,7 +356,7 @@ def inquiry_keys(body: Any) -> tuple[list[str], set[str]]:
     member = _member(refs.get(claim.get("patient")), _focal_coverage(claim, refs))
     if not member.lookup_keys:
         raise Invalid("the inquiry must identify the member", f"{where}.patient", "required")
-    npis = {p.npi for p in _providers(claim, refs) if p.npi}
+    npis = {p.npi for p in _providers(claim, refs, where) if p.npi}
     if not npis:
         raise Invalid("the inquiry must identify the provider by NPI", f"{where}.provider", "required")
     return member.lookup_keys, npis

@@ -95,17 +95,12 @@ MEDICARE = "http://hl7.org/fhir/sid/us-mbi"
 MEDICAID = "urn:claimbridge:medicaid"
 
 
-def event_of(msg: V2Message) -> tuple[str, str]:
-    return (msg.msh.get(9, 1) or "").upper(), (msg.msh.get(9, 2) or "").upper()
-
-
 def sender_system(msg: V2Message) -> str:
     return f"urn:claimbridge:hl7v2:{msg.msh.get(3) or ''}:{msg.msh.get(4) or ''}"
 
 
-def request_bundle(msg: V2Message) -> Json:
-    """The PAS-shaped request Bundle for a supported message (see MESSAGES)."""
-    event = MESSAGES[event_of(msg)]
+def request_bundle(msg: V2Message, event: Event) -> Json:
+    """The PAS-shaped request Bundle for a supported message, as the intake admitted it (see MESSAGES)."""
     control_id = msg.msh.get(10) or ""
     seed = f"{sender_system(msg)}|{control_id}"
     build = _Builder(seed)

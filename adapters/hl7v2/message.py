@@ -61,6 +61,11 @@ class V2Message:
         if not text.startswith("MSH") or len(text) < 8 or text[3] in "\r\n":
             raise Unparseable("no MSH segment")
         encoding = text[4:8]
+        declared = text[3] + text[4:].split(text[3], 1)[0][:4]  # MSH-1 and MSH-2
+        # A letter, digit or blank as a delimiter splits ordinary values ("^0" cuts M-1001 to M-1):
+        # the message cannot be read as its sender meant it.
+        if any(c.isalnum() or c == " " or not c.isprintable() for c in declared):
+            raise Unparseable("unusable delimiters")
         if sum(text.count(c) for c in (text[3], *encoding[:2])) > MAX_SEPARATORS:
             raise Unparseable("too many fields")
         try:

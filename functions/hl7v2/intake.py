@@ -52,15 +52,16 @@ def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool 
 
 def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
     try:
-        msg, header = V2Message(text), Header.of(text)
+        header = Header.of(text)
+        if text.startswith("MSH") and header.message_type == "ACK":
+            return []  # an ACK is never acknowledged, not even one that cannot be read
+        msg = V2Message(text)
     except Exception:  # Unparseable, or anything else hostile bytes provoke
         return [ack.generic_reject()]
-    if header.message_type == "ACK":
-        return []  # an ACK is never acknowledged
     event, bundle = None, {}
     try:
         partner_id, event = admit(msg, header, token_partner)
-        bundle = request_bundle(msg)
+        bundle = request_bundle(msg, event)
         # Checked as the FHIR door checks what it receives: what HL7 sends must make valid FHIR.
         sub = submission_from_fhir(bundle, source="hl7v2", appeal=event.appeal, sha256=content_hash(text),
                                    intent=Intent.RESUBMIT if event.resubmit else None)

@@ -320,3 +320,22 @@ def test_archive_or_update_failure_is_ae_and_takes_nothing_in(store, monkeypatch
     monkeypatch.setattr(store, "replace", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
     [ack] = send(h.rqa("I11"))
     assert seg(ack, "MSA")[1] == "AE" and store.cases[case.id].status is Status.PENDING_REVIEW
+
+
+# found by tests/unit/test_fuzz_hl7.py
+
+def test_msh9_is_read_once_as_admitted(store):
+    """The mapping used to read MSH-9 again, unstripped: " RQA" was no message type it knew (AE 207)."""
+    [ack] = send(h.rqa().replace("|RQA^I08", "| RQA^I08", 1))
+    assert seg(ack, "MSA")[1] == "AA" and len(store.cases) == 1
+
+
+@pytest.mark.parametrize("encoding", ["^0", "A~\\&", "^~ &"])
+def test_a_letter_digit_or_blank_as_delimiter_is_refused_not_misread(store, encoding):
+    """With "0" as repetition separator, M-1001 read as M-1 and a case was made of that."""
+    [ack] = send(h.rqa().replace("MSH|^~\\&|", f"MSH|{encoding}|", 1))
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("100") and not store.cases
+
+
+def test_an_ack_is_not_acknowledged_even_when_it_cannot_be_read(store):
+    assert send("MSH|^0|ACMEAPP|ACMEHLTH|CB|IRO|20261123||ACK^I08^ACK|A1|P|2.5\rMSA|AA|X\r") == []

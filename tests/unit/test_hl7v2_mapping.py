@@ -4,15 +4,22 @@ from __future__ import annotations
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from adapters.hl7v2.ack import Header
 from adapters.hl7v2.message import V2Message
 from fhir_mappings.claim_to_case import submission_from_request
-from fhir_mappings.hl7v2_to_fhir import request_bundle, ts_to_datetime
+from fhir_mappings.hl7v2_to_fhir import MESSAGES, request_bundle, ts_to_datetime
 from review.model import Intent, Kind, Priority
 from tests import hl7_factories as h
 
 
+def bundle_of(text: str) -> dict:
+    """As the intake maps a message: for the event it admitted it as, read from the MSH."""
+    header = Header.of(text)
+    return request_bundle(V2Message(text), MESSAGES[header.message_type, header.trigger])
+
+
 def mapped(text: str):
-    bundle = request_bundle(V2Message(text))
+    bundle = bundle_of(text)
     Bundle.model_validate(bundle)  # valid R4, as the FHIR intake would require
     resources = {e["resource"]["resourceType"] + "/" + e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
     return bundle, resources, submission_from_request(bundle, source="hl7v2")
@@ -100,7 +107,7 @@ def test_ehc_cancels_name_the_invoice(trigger):
 
 
 def test_ehc_e04_is_an_appeal_of_the_invoice():
-    bundle = request_bundle(V2Message(h.ehc("E04", inv="5")))
+    bundle = bundle_of(h.ehc("E04", inv="5"))
     sub = submission_from_request(bundle, source="hl7v2", appeal=True)
     assert sub.appeal and "urn:claimbridge:hl7v2:IVC-1:ACME|INV-5" in sub.related
     assert [i.service.code for i in sub.draft.items] == ["A7030"]
@@ -114,7 +121,7 @@ def test_escapes_nulls_and_trailing_separators_are_normalized():
 
 
 def test_the_same_message_maps_identically():
-    assert request_bundle(V2Message(h.rqa())) == request_bundle(V2Message(h.rqa()))
+    assert bundle_of(h.rqa()) == bundle_of(h.rqa())
 
 
 @pytest.mark.parametrize("ts, expected", [

@@ -1,0 +1,25 @@
+"""API Gateway REST proxy events, as the handler tests feed them to each lambda_handler."""
+from __future__ import annotations
+
+import json
+
+
+def event(method: str, path: str, body=None, partner: str | None = "p1", content_type="application/fhir+json",
+          query=None, resource=None) -> dict:
+    text = body if isinstance(body, str) or body is None else json.dumps(body)
+    headers = {"Host": "api.example", "Content-Type": content_type}
+    return {
+        "resource": resource or path, "path": path, "httpMethod": method, "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query, "multiValueQueryStringParameters":
+            {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None, "body": text, "isBase64Encoded": False,
+        "requestContext": {"stage": "v1", "requestId": "r1", "httpMethod": method, "path": f"/v1{path}",
+                           "domainName": "api.example",
+                           "authorizer": {"partner_id": partner} if partner else None},
+    }
+
+
+def call(handler, ev) -> tuple[int, dict | None]:
+    out = handler(ev, None)
+    return out["statusCode"], json.loads(out["body"]) if out["body"] else None
