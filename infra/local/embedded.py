@@ -4,12 +4,14 @@
 - One request at a time: moto checks a transaction's conditions and applies it without a lock, so
   two concurrent transactions could both pass `attribute_not_exists`; DynamoDB serialises
   conflicting transactions, and so does this endpoint (connections still each get a thread).
-- With a data directory, every write the endpoint answered with success is first appended to a
-  journal and fsync'd, so nothing acknowledged is lost if the process is killed; at start the
-  journal is replayed into moto before the port opens. A torn last record (killed mid-append) is
-  cut off: its request never got an answer, so its sender resends it.
+- With a data directory, every write moto accepts is appended to a journal and fsync'd before it
+  is answered, so nothing acknowledged is lost if the process is killed; at start the journal is
+  replayed into moto before the port opens. A torn last record (killed mid-append) is cut off: its
+  request never got an answer, so its sender resends it. If the journal cannot be written (a full
+  disk), the process stops at once: a write it cannot keep must not be answered, and the journal
+  then still holds exactly what was. Damage anywhere but the end refuses the start.
 - Every FREEZE_EVERY writes, what is alive moves to the garbage collector's permanent generation
-  (gc.freeze, after a young collection). The tables are some 150 small objects per case, alive
+  (gc.freeze, after a collection, which walks only what came since the last freeze). The tables are some 150 small objects per case, alive
   until overwritten and free of reference cycles; left in the oldest generation, every full
   collection walked all of them while every thread of the stack waited (200 ms at 5,000 cases,
   and growing). Frozen objects are still freed by reference counting when an item is replaced.
@@ -22,6 +24,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -33,6 +36,10 @@ JOURNAL = "journal.jsonl"
 READ_PREFIXES = ("Get", "BatchGet", "TransactGet", "Query", "Scan", "Describe", "List")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 KEPT_HEADERS = ("HTTP_", "CONTENT_TYPE")
+DROPPED_HEADERS = frozenset({"HTTP_TRANSFER_ENCODING", "HTTP_X_AMZ_SECURITY_TOKEN"})
+# moto reads the service from the signature's credential scope and checks no signature: the journal
+# keeps the scope, never the caller's access key id or signature.
+SIGNER = re.compile(r"Credential=[^/]*/|Signature=[0-9a-f]+")
 FREEZE_EVERY = 500
 
 logger = logging.getLogger("claimbridge.embedded")
@@ -95,10 +102,15 @@ class Serialised:
             out = list(self.app(environ, recording))
             if status and status[0][:1] == "2" and is_write(environ, body):
                 if self.journal:
-                    self.journal.append(environ, body)
+                    try:
+                        self.journal.append(environ, body)
+                    except OSError as err:
+                        logger.critical("journal cannot be written (%s): stopping before this write is answered",
+                                        type(err).__name__)
+                        os._exit(75)
                 self.writes += 1
                 if self.writes % FREEZE_EVERY == 0:
-                    gc.collect(1)
+                    gc.collect()  # garbage in reference cycles would be frozen too: never freed
                     gc.freeze()
         return out
 
@@ -133,19 +145,24 @@ class Journal:
         self._file: io.BufferedWriter | None = None
 
     def append(self, environ: dict, body: bytes) -> None:
-        record = {
-            "method": environ["REQUEST_METHOD"],
-            "path": environ.get("PATH_INFO", "/"),
-            "query": environ.get("QUERY_STRING", ""),
-            "headers": {k: v for k, v in environ.items()
-                        if k.startswith(KEPT_HEADERS) and k != "HTTP_TRANSFER_ENCODING" and isinstance(v, str)},
-            "body": base64.b64encode(body).decode(),
-        }
+        headers = {k: v for k, v in environ.items()
+                   if k.startswith(KEPT_HEADERS) and k not in DROPPED_HEADERS and isinstance(v, str)}
+        if "HTTP_AUTHORIZATION" in headers:
+            headers["HTTP_AUTHORIZATION"] = SIGNER.sub(
+                lambda m: "Credential=local/" if m.group().startswith("C") else "Signature=0", headers["HTTP_AUTHORIZATION"])
+        record = {"method": environ["REQUEST_METHOD"], "path": environ.get("PATH_INFO", "/"),
+                  "query": environ.get("QUERY_STRING", ""), "headers": headers,
+                  "body": base64.b64encode(body).decode()}
         if self._file is None:
             self._file = open(self.path, "ab")
-        self._file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        end = self._file.tell()
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        except OSError:
+            self._file.truncate(end)  # no partial record before later ones (best effort)
+            raise
 
     def replay_into(self, app: Callable) -> int:
         """Apply every whole record to `app`; cut off a torn tail. Returns how many were applied."""
@@ -153,7 +170,7 @@ class Journal:
             return 0
         from werkzeug.test import EnvironBuilder
 
-        applied, good_bytes = 0, 0
+        applied, good_bytes, size = 0, 0, self.path.stat().st_size
         with open(self.path, "rb") as f:
             for line in f:
                 try:
@@ -161,15 +178,20 @@ class Journal:
                 except ValueError:
                     record = None
                 if record is None:
+                    if good_bytes + len(line) < size:
+                        raise RuntimeError(f"{self.path} is damaged at byte {good_bytes}, before its end; "
+                                           "refusing to start on a partial store")
                     break
                 good_bytes += len(line)
-                environ = EnvironBuilder(path=record["path"], method=record["method"],
-                                         query_string=record["query"] or None,
-                                         data=base64.b64decode(record["body"])).get_environ()
-                environ.update(record["headers"])
-                app(environ, lambda *_: None)
+                environ = EnvironBuilder(method=record["method"], data=base64.b64decode(record["body"])).get_environ()
+                environ |= {"PATH_INFO": record["path"], "QUERY_STRING": record["query"], **record["headers"]}
+                statuses: list[str] = []
+                for _ in app(environ, lambda status, *_: statuses.append(status)):
+                    pass
+                if statuses[0][:1] != "2":  # answered with success once, so it should be again
+                    logger.warning("journal: a replayed write was refused (%s)", statuses[0])
                 applied += 1
-        if good_bytes < self.path.stat().st_size:
+        if good_bytes < size:
             logger.warning("journal: torn last record cut off (its write was never answered)")
             with open(self.path, "r+b") as f:
                 f.truncate(good_bytes)

@@ -14,10 +14,12 @@ byte it ever held (measured: 120 MB -> 1.8 GB RSS over 128 `$submit`s, requests 
    `reset_model_data()` empties it, and nothing calls that in a server that is never reset.
    Fix: don't track.
 
-Both are shaped as the change moto could take upstream: (1) is the snapshot moto's own rollback
-takes, narrowed to the touched keys; (2) is tracking behind a switch that a server turns off.
-`apply()` refuses any other moto version: pyproject.toml pins the one these were tested against
-(tests/unit/test_moto_fixes.py fails if either fix is removed).
+Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
+per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
+off. Here, so as not to copy moto's method, (1) wraps it: in moto's DynamoDB module a table's
+"deep copy" is the table itself, and the wrapper restores the touched items when the original
+raises. `apply()` refuses any other moto version: pyproject.toml pins the one these were tested
+against, and tests/integration/test_embedded_store.py fails if either fix is removed.
 """
 from __future__ import annotations
 
@@ -50,7 +52,9 @@ def apply() -> None:
 
 
 def _untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
-    return object.__new__(cls)
+    from moto.core.common_models import BaseModel
+
+    return super(BaseModel, cls).__new__(cls)  # what BaseModel.__new__ does, less the tracking
 
 
 class _TablesByReference:
@@ -80,6 +84,7 @@ class TouchedItems:
     """The items a transaction names, as they were before it, and where each table's stream ended."""
 
     def __init__(self, backend: Any, transact_items: list[dict]):
+        from moto.dynamodb.exceptions import ResourceNotFoundException
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         self.items: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, item or None)
@@ -87,11 +92,11 @@ class TouchedItems:
         for request in transact_items:
             try:
                 op = next(iter(request.values()))
-                table = backend.tables[op["TableName"]]
+                table = backend.get_table(op["TableName"])  # a name or an ARN
                 key = op["Item"] if "Item" in op else op["Key"]
                 hash_key = DynamoType(key[table.hash_key_attr])
                 range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
-            except (AttributeError, KeyError, StopIteration, TypeError):
+            except (AttributeError, KeyError, StopIteration, TypeError, ResourceNotFoundException):
                 continue  # moto refuses this request itself before writing anything
             current = table.get_item(hash_key, range_key)
             self.items.append((table, hash_key, range_key, copy.deepcopy(current)))

@@ -14,6 +14,8 @@ import importlib
 import json
 import logging
 import os
+import re
+import socket
 import sys
 import threading
 import uuid
@@ -143,13 +145,16 @@ class Gateway:
 class Turns:
     """Handlers run one at a time, in arrival order: Powertools' resolvers keep the current event in
     class attributes, so one process is one Lambda container. Requests to routes without an
-    authorizer (the readiness probes /healthz and /fhir/metadata) go to the head of the queue, so
-    they answer within one handler's time however many writes wait."""
+    authorizer (the readiness probes /healthz and /fhir/metadata) go ahead of waiting writes, so they
+    answer within a handler's time or two however many writes wait; probes and writes then take
+    turns, so a flood of probes cannot hold writes off."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._waiting: deque[threading.Event] = deque()
+        self._urgent: deque[threading.Event] = deque()
+        self._normal: deque[threading.Event] = deque()
         self._busy = False
+        self._urgent_last = False
 
     @contextmanager
     def turn(self, urgent: bool = False) -> Iterator[None]:
@@ -157,7 +162,7 @@ class Turns:
             mine = None
             if self._busy:
                 mine = threading.Event()
-                (self._waiting.appendleft if urgent else self._waiting.append)(mine)
+                (self._urgent if urgent else self._normal).append(mine)
             self._busy = True
         if mine is not None:
             mine.wait()
@@ -165,10 +170,15 @@ class Turns:
             yield
         finally:
             with self._lock:
-                if self._waiting:
-                    self._waiting.popleft().set()  # handed over: still busy
+                if nxt := self._next():
+                    nxt.set()  # handed over: still busy
                 else:
                     self._busy = False
+
+    def _next(self) -> threading.Event | None:
+        self._urgent_last = bool(self._urgent) and not (self._urgent_last and self._normal)
+        queue = self._urgent if self._urgent_last else self._normal
+        return queue.popleft() if queue else None
 
 
 class LocalStack:
@@ -201,7 +211,8 @@ class LocalStack:
         self._http = _Server((self.host, self.port), _handler_for(gateway, self.read_timeout))
         gateway.domain = urlsplit(self.base_url).netloc
         # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
-        os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
+        self._given_public_url = os.environ.get("PUBLIC_BASE_URL")
+        os.environ["PUBLIC_BASE_URL"] = self.public_url or self._given_public_url or self.base_url
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
             self._mllp = _mllp_listener(self.host, self._mllp_port).start()
@@ -222,6 +233,10 @@ class LocalStack:
         if self._http:
             self._http.shutdown()
             self._http.server_close()
+            if self._given_public_url is None:
+                os.environ.pop("PUBLIC_BASE_URL", None)
+            else:
+                os.environ["PUBLIC_BASE_URL"] = self._given_public_url
         if self._embedded:
             self._embedded.stop()
 
@@ -243,6 +258,9 @@ class LocalStack:
         embedded = [svc for svc, logicals in wanted.items()
                     if not endpoints[svc] and any(name not in given for name in logicals)]
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        if self.data_dir and not embedded:
+            logger.warning("--data-dir is not used: the tables and buckets are elsewhere (CLAIMBRIDGE_*_ENDPOINT, "
+                           "CASES_TABLE, ARCHIVE_BUCKET)")
         if embedded:
             self._embedded = EmbeddedAws(self.data_dir)
             self.aws_endpoint = self._embedded.start()
@@ -294,23 +312,54 @@ class BadRequest(Exception):
     """The HTTP framing itself is broken: answered 400 and the connection closed."""
 
 
+DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # else the body waits for the client's delayed ACK of the headers
-        timeout = read_timeout  # a stalled or idle connection is closed, not held forever
+        timeout = read_timeout  # per read: an idle or silent connection is closed
+
+        def handle_one_request(self) -> None:
+            # And per request: a client that drips a byte now and then is cut off at the deadline,
+            # as the MLLP listener cuts off a frame. The handler's own work is not timed.
+            self._deadline = threading.Timer(read_timeout, self._cut_off)
+            self._deadline.start()
+            try:
+                super().handle_one_request()
+            finally:
+                self._deadline.cancel()
+
+        def _cut_off(self) -> None:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        def handle_expect_100(self) -> bool:
+            """Refuse a body before the client sends it, rather than say "100 Continue" first."""
+            try:
+                too_large = self._length() > MAX_REQUEST_BYTES
+            except BadRequest as err:
+                self._refuse(err)
+                return False
+            if too_large:
+                self.close_connection = True
+                self._answer(*gateway.gateway_response("REQUEST_TOO_LARGE"))
+                return False
+            return super().handle_expect_100()
 
         def _serve(self) -> None:
             try:
                 data = self._body()
             except BadRequest as err:
-                self.close_connection = True
-                return self._answer(400, {"Content-Type": "application/fhir+json"}, json.dumps(
-                    {"resourceType": "OperationOutcome", "issue": [
-                        {"severity": "error", "code": "structure", "diagnostics": str(err)}]}).encode())
-            except TimeoutError:
+                return self._refuse(err)
+            except (TimeoutError, ConnectionError):
                 self.close_connection = True
                 return
+            finally:
+                self._deadline.cancel()
             if data is None:
                 self.close_connection = True
                 return self._answer(*gateway.gateway_response("REQUEST_TOO_LARGE"))
@@ -322,21 +371,28 @@ def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[B
                     json.dumps({"message": "Internal server error"}).encode()
             self._answer(status, headers, body)
 
+        def _refuse(self, err: BadRequest) -> None:
+            self.close_connection = True
+            self._answer(400, {"Content-Type": "application/fhir+json"}, json.dumps(
+                {"resourceType": "OperationOutcome", "issue": [
+                    {"severity": "error", "code": "structure", "diagnostics": str(err)}]}).encode())
+
+        def _length(self) -> int:
+            lengths = self.headers.get_all("Content-Length") or []
+            if len({v.strip() for v in lengths}) > 1 or (lengths and not DIGITS.fullmatch(lengths[0].strip())):
+                raise BadRequest("Content-Length must be one non-negative integer")
+            return int(lengths[0]) if lengths else 0
+
         def _body(self) -> bytes | None:
             """The request body; None when it is over the limit (not read)."""
             if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                 return self._chunked()
-            lengths = self.headers.get_all("Content-Length") or []
-            if not lengths:
-                return b""
-            if len(set(lengths)) > 1 or not lengths[0].strip().isdigit():
-                raise BadRequest("Content-Length must be one non-negative integer")
-            length = int(lengths[0])
+            length = self._length()
             if length > MAX_REQUEST_BYTES:
                 return None
-            data = self.rfile.read(length)
+            data = self.rfile.read(length) if length else b""
             if len(data) < length:
-                raise TimeoutError  # the client went away mid-body
+                raise ConnectionError("the client went away mid-body")
             return data
 
         def _chunked(self) -> bytes | None:

@@ -57,11 +57,12 @@ def test_kill_under_load_then_resend_makes_each_message_one_case(tmp_path):
                 enough.set()
 
     with ThreadPoolExecutor(8) as pool:
-        for n in range(MESSAGES):
-            pool.submit(send, n)
+        sent = [pool.submit(send, n) for n in range(MESSAGES)]
         enough.wait(60)
         proc.send_signal(signal.SIGKILL)  # mid-load: some requests in flight, some not yet sent
     proc.wait(10)
+    for future in sent:
+        future.result()  # an answer other than 200 fails here, not silently
     assert MESSAGES // 3 <= len(answered) < MESSAGES
 
     journal = data / "journal.jsonl"

@@ -5,12 +5,13 @@ import json
 import socket
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from infra.local.stack import LocalStack, Turns
+from infra.local import stack as local
+from infra.local.stack import Gateway, LocalStack, Turns
+from infra.local.topology import Topology
 
 pytestmark = pytest.mark.integration
 
@@ -33,11 +34,11 @@ def raw_exchange(base: str, data: bytes, wait: float = 5.0) -> bytes:
         return out
 
 
-@pytest.mark.parametrize("length", ["abc", "-1", "12, 13", "0x10"])
+@pytest.mark.parametrize("length", ["abc", "-1", "12, 13", "0x10", "\u00b2"])
 def test_a_malformed_content_length_is_refused_at_once(base_url, length):
     started = time.monotonic()
     answer = raw_exchange(base_url, f"POST /fhir/Claim/$submit HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n"
-                                    "Authorization: Bearer token-alpha\r\n\r\n{}".encode())
+                                    "Authorization: Bearer token-alpha\r\n\r\n{}".encode("latin-1"))
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400") and b"Connection: close" in head
     assert json.loads(body)["resourceType"] == "OperationOutcome"
@@ -53,6 +54,33 @@ def test_a_stalled_connection_is_closed_after_the_timeout(impatient, sent):
     started = time.monotonic()
     answer = raw_exchange(impatient.base_url, sent, wait=10)
     assert answer == b"" and time.monotonic() - started < 5  # closed by the server (the timeout is 1 s)
+
+
+def test_a_client_that_drips_bytes_is_cut_off_at_the_deadline(impatient):
+    """One byte every 0.4 s never trips a per-read timeout of 1 s; the per-request deadline does."""
+    host, port = impatient.base_url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        try:
+            for byte in b"POST /fhir/Claim/$submit HTTP/1.1\r\nHost: x\r\nContent-Length: 9000\r\n":
+                sock.sendall(bytes([byte]))
+                time.sleep(0.4)
+                if time.monotonic() - started > 8:
+                    break
+            closed = sock.recv(100) == b""
+        except ConnectionError:
+            closed = True
+    assert closed and time.monotonic() - started < 4
+
+
+@pytest.mark.parametrize("length, status", [("abc", b"400"), (str(20 * 1024 * 1024), b"413")])
+def test_expect_100_continue_is_refused_before_the_body(base_url, length, status):
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"POST /fhir/Claim/$submit HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer token-alpha\r\n"
+                     f"Content-Length: {length}\r\nExpect: 100-continue\r\n\r\n".encode())
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 " + status)  # no "100 Continue" first
 
 
 def test_a_chunked_body_is_read(api, base_url):
@@ -89,13 +117,52 @@ def test_a_burst_of_clients_waits_in_the_listen_queue(impatient):
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
 
 
-def test_the_client_cannot_choose_the_forwarded_protocol_or_host(api):
+def test_the_client_cannot_choose_the_forwarded_protocol_or_host(monkeypatch):
+    """The gateway hands the handler its own forwarding headers and domain, as API Gateway does."""
+    seen = {}
+
+    def handler(event, context):
+        seen.update(event)
+        return {"statusCode": 200, "body": ""}
+
+    monkeypatch.setattr(local, "load_handler", lambda dotted: handler)
+    gateway = Gateway(Topology.load(), domain="127.0.0.1:8080")
+    gateway.handle("GET", "/fhir/metadata", {"Host": "evil.example.com", "X-Forwarded-Proto": "javascript",
+                                            "X-Forwarded-Host": "evil.example.com", "x-forwarded-port": "1"},
+                   b"", "10.0.0.9")
+    forwarded = {k.lower(): v for k, v in seen["headers"].items() if k.lower().startswith("x-forwarded")}
+    assert forwarded == {"x-forwarded-proto": "http", "x-forwarded-for": "10.0.0.9"}
+    assert seen["requestContext"]["domainName"] == "127.0.0.1:8080"
+
+
+def test_absolute_urls_name_the_stack_whatever_the_client_says(api):
     hostile = {"Host": "evil.example.com", "X-Forwarded-Proto": "javascript", "X-Forwarded-Host": "evil.example.com"}
     capability = requests.get(f"{api().base}/fhir/metadata", headers=hostile, timeout=30).json()
     assert capability["implementation"]["url"] == f"{api().base}/fhir"
 
 
-def test_readiness_goes_ahead_of_queued_work():
+def queued(turns: Turns, name: str, urgent: bool, order: list) -> threading.Thread:
+    """Start a thread that waits for its turn; return once it is in the queue."""
+    waiting = len(turns._urgent) + len(turns._normal)
+
+    def take():
+        with turns.turn(urgent=urgent):
+            order.append(name)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    while len(turns._urgent) + len(turns._normal) == waiting:
+        time.sleep(0.001)
+    return thread
+
+
+@pytest.mark.parametrize("arrivals, served", [
+    ([("write-1", False), ("write-2", False), ("healthz", True), ("write-3", False)],
+     ["healthz", "write-1", "write-2", "write-3"]),  # a probe goes ahead of queued writes
+    ([("w1", False), ("p1", True), ("p2", True), ("p3", True), ("w2", False)],
+     ["p1", "w1", "p2", "w2", "p3"]),  # probes and writes then take turns: a flood of probes starves nothing
+])
+def test_readiness_goes_ahead_of_queued_work(arrivals, served):
     turns, order = Turns(), []
     holder_in, release = threading.Event(), threading.Event()
 
@@ -104,18 +171,11 @@ def test_readiness_goes_ahead_of_queued_work():
             holder_in.set()
             release.wait()
 
-    def take(name: str, urgent: bool):
-        with turns.turn(urgent=urgent):
-            order.append(name)
-
     threads = [threading.Thread(target=hold)]
     threads[0].start()
     holder_in.wait()
-    for name, urgent in [("write-1", False), ("write-2", False), ("healthz", True), ("write-3", False)]:
-        threads.append(threading.Thread(target=take, args=(name, urgent)))
-        threads[-1].start()
-        time.sleep(0.05)  # queue them in this order
+    threads += [queued(turns, name, urgent, order) for name, urgent in arrivals]
     release.set()
     for t in threads:
         t.join(5)
-    assert order == ["healthz", "write-1", "write-2", "write-3"]
+    assert order == served
