@@ -213,8 +213,11 @@ def served_figures(judge, cpu: dict, seconds: float = float(os.environ.get("BENC
                 run = load.closed_loop(connect, payload, seconds, clients)
             print(f"\n{n}. Sustained {name}, {clients} clients, {seconds:.0f} s, through claimbridge serve")
             print(f"   {load.describe(run)}")
+            grown = load.rss_mb(serve.pid) - before
             print(f"   in-process handler rate (figure 1, one core, store faked) {in_process:.0f}/s: "
-                  f"served {run.rate / in_process:.2f}x of it;  RSS {before:.0f} -> {load.rss_mb(serve.pid):.0f} MB")
+                  f"served {run.rate / in_process:.2f}x of it")
+            print(f"   RSS {before:.0f} MB -> +{grown:.0f} MB over {len(run.done)} cases "
+                  f"= {grown / len(run.done) * 5000:.0f} MB per 5,000")
             judge(f"{name} rate", f"   rate {run.rate:.1f}/s   (budget >= 30/s)", run.rate >= 30 and not run.failures)
             judge(f"{name} p99", f"   p99 {run.percentile(99) * 1e3:.0f} ms   (budget <= 1000 ms)", run.percentile(99) <= 1)
             judge(f"{name} sustained", f"   last 10 s / first 10 s {run.sustained:.2f}   (budget >= 0.8)",

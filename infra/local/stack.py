@@ -18,6 +18,7 @@ import re
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections import deque
 from contextlib import contextmanager
@@ -296,9 +297,53 @@ def _mllp_listener(host: str, port: int):
     return MllpListener(host, port, handle_message)
 
 
+class Deadlines:
+    """One thread for all connections: a request that has not arrived whole by its deadline has
+    its connection shut (a thread per request for this cost several milliseconds a request)."""
+
+    def __init__(self, tick: float = 0.2):
+        self._due: dict[socket.socket, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._tick = tick
+        threading.Thread(target=self._run, daemon=True, name="claimbridge-deadlines").start()
+
+    def start(self, connection: socket.socket, seconds: float) -> None:
+        with self._lock:
+            self._due[connection] = time.monotonic() + seconds
+
+    def clear(self, connection: socket.socket) -> None:
+        with self._lock:
+            self._due.pop(connection, None)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._tick):
+            now = time.monotonic()
+            with self._lock:
+                late = [c for c, due in self._due.items() if due <= now]
+                for connection in late:
+                    del self._due[connection]
+            for connection in late:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = LISTEN_BACKLOG  # socketserver's default is 5: bursts of clients were reset
     daemon_threads = True
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.deadlines = Deadlines()
+
+    def server_close(self) -> None:
+        self.deadlines.stop()
+        super().server_close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up mid-exchange is routine. Anything else is logged by type only
@@ -324,18 +369,11 @@ def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[B
         def handle_one_request(self) -> None:
             # And per request: a client that drips a byte now and then is cut off at the deadline,
             # as the MLLP listener cuts off a frame. The handler's own work is not timed.
-            self._deadline = threading.Timer(read_timeout, self._cut_off)
-            self._deadline.start()
+            self.server.deadlines.start(self.connection, read_timeout)
             try:
                 super().handle_one_request()
             finally:
-                self._deadline.cancel()
-
-        def _cut_off(self) -> None:
-            try:
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+                self.server.deadlines.clear(self.connection)
 
         def handle_expect_100(self) -> bool:
             """Refuse a body before the client sends it, rather than say "100 Continue" first."""
@@ -359,7 +397,7 @@ def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[B
                 self.close_connection = True
                 return
             finally:
-                self._deadline.cancel()
+                self.server.deadlines.clear(self.connection)
             if data is None:
                 self.close_connection = True
                 return self._answer(*gateway.gateway_response("REQUEST_TOO_LARGE"))
