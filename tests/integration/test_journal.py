@@ -38,33 +38,33 @@ def test_what_was_written_is_replayed_as_it_came(tmp_path):
     assert first["REQUEST_METHOD"] == "PUT" and first["HTTP_HOST"] == "127.0.0.1:1"
 
 
+def journal_of(path, *parts: str | bytes) -> Journal:
+    """A journal file of these parts in order: a str is a record written to that path, bytes are appended raw."""
+    for part in parts:
+        if isinstance(part, bytes):
+            with open(path, "ab") as f:
+                f.write(part)
+        else:
+            journal = Journal(path)
+            write(journal, part, b"x")
+            journal.close()
+    return Journal(path)
+
+
 def test_the_journal_keeps_no_credentials(tmp_path):
-    journal = Journal(tmp_path / "journal.jsonl")
-    write(journal, "/b/k", b"x")
-    journal.close()
+    journal_of(tmp_path / "journal.jsonl", "/b/k")
     text = (tmp_path / "journal.jsonl").read_text()
     assert "AKIAREALKEYID" not in text and "session-secret" not in text and "0123456789abcdef" not in text
     assert "/us-east-1/dynamodb/aws4_request" in text  # the scope moto routes by
 
 
 def test_a_torn_last_record_is_cut_off(tmp_path):
-    journal = Journal(tmp_path / "journal.jsonl")
-    write(journal, "/b/whole", b"x")
-    journal.close()
-    with open(tmp_path / "journal.jsonl", "ab") as f:
-        f.write(b'{"method":"PUT","path":"/b/torn"')
-    assert [r["PATH_INFO"] for r in replayed(Journal(tmp_path / "journal.jsonl"))] == ["/b/whole"]
+    journal = journal_of(tmp_path / "journal.jsonl", "/b/whole", b'{"method":"PUT","path":"/b/torn"')
+    assert [r["PATH_INFO"] for r in replayed(journal)] == ["/b/whole"]
     assert (tmp_path / "journal.jsonl").read_bytes().endswith(b"\n")
 
 
 def test_damage_before_the_end_refuses_to_start(tmp_path):
-    journal = Journal(tmp_path / "journal.jsonl")
-    write(journal, "/b/one", b"x")
-    journal.close()
-    with open(tmp_path / "journal.jsonl", "ab") as f:
-        f.write(b"garbage\n")
-    journal = Journal(tmp_path / "journal.jsonl")
-    write(journal, "/b/acknowledged-after", b"y")
-    journal.close()
+    journal = journal_of(tmp_path / "journal.jsonl", "/b/one", b"garbage\n", "/b/acknowledged-after")
     with pytest.raises(RuntimeError, match="damaged"):
-        replayed(Journal(tmp_path / "journal.jsonl"))
+        replayed(journal)
