@@ -183,9 +183,7 @@ def served_figures(judge, cpu: dict, seconds: float = float(os.environ.get("BENC
     import load
 
     port, mllp_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items()  # not the settings figure 2's in-process stack left behind
-           if not k.startswith(("CLAIMBRIDGE_", "CASES_TABLE", "ARCHIVE_BUCKET", "PUBLIC_BASE_URL", "PARTNERS_"))}
-    env["POWERTOOLS_LOG_LEVEL"] = "WARNING"
+    env = {**os.environ, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     serve = subprocess.Popen([str(Path(sys.executable).with_name("claimbridge")), "serve", "--port", str(port),
                               "--mllp-port", str(mllp_port)], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

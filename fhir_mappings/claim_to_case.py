@@ -142,7 +142,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         if not claim.get(element):
             raise Invalid("required element is missing", f"{where}.{element}", "required")
     items = claim.get("item") or []
-    claim_ids = [_identifier(i) for i in claim["identifier"] if i.get("value")]
+    claim_ids = _identifiers(claim)
     if not claim_ids:
         raise Invalid("the Claim identifier needs a value", f"{where}.identifier", "required")
     if any(len(i.key) > MAX_IDENTIFIER_LENGTH for i in claim_ids):
@@ -206,10 +206,10 @@ def _related_keys(related: Json, refs: References, where: str) -> list[str]:
     """How the earlier claim is named: its identifier, the identifiers of the Claim a reference
     resolves to in the Bundle, and Claim/<id>. A claim named in none of these ways is refused."""
     ref = related.get("claim") or {}
-    named = [ref["identifier"]] if (ref.get("identifier") or {}).get("value") else []
+    named = [_identifier(ref["identifier"])] if (ref.get("identifier") or {}).get("value") else []
     if target := _resolve(ref, refs, {"Claim"}, where):
-        named += [i for i in _identifiers_of(target) if i.get("value")]
-    keys = [_identifier(i).lookup_key for i in named]
+        named += _identifiers(target)
+    keys = [i.lookup_key for i in named]
     if claim_id := (ref.get("reference") or "").rstrip("/").split("/")[-1]:
         keys.append("Claim/" + claim_id)
     if not keys:
@@ -270,13 +270,13 @@ def _member(patient: Json | None, coverage: Json | None) -> Member:
     coverage = coverage if (coverage or {}).get("resourceType") == "Coverage" else {}
     name = (patient.get("name") or [{}])[0]
     return Member(
-        identifiers=[_identifier(i) for i in _identifiers_of(patient) if i.get("value")],
+        identifiers=_identifiers(patient),
         family=name.get("family"),
         given=[g for g in name.get("given", []) if g],  # null beside a `_given` extension
         birth_date=patient.get("birthDate"),
         gender=patient.get("gender"),
         subscriber_id=coverage.get("subscriberId"),
-        coverage_ids=[_identifier(i) for i in _identifiers_of(coverage) if i.get("value")],
+        coverage_ids=_identifiers(coverage),
         payor=((coverage.get("payor") or [{}])[0]).get("reference"),
     )
 
@@ -337,6 +337,11 @@ def _identifiers_of(resource: Json) -> list[Json]:
     """A resource's identifiers, whether it has many (Patient) or at most one (QuestionnaireResponse)."""
     ident = resource.get("identifier") or []
     return [ident] if isinstance(ident, dict) else ident
+
+
+def _identifiers(resource: Json) -> list[Identifier]:
+    """A resource's identifiers that carry a value."""
+    return [_identifier(i) for i in _identifiers_of(resource) if i.get("value")]
 
 
 def _identifier(ident: Json) -> Identifier:

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterator
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from fhir_mappings.operation_outcome import operation_outcome
+
 from .embedded import EmbeddedAws
 from .topology import Route, Topology
 
@@ -204,6 +206,7 @@ class LocalStack:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalStack:
+        before = dict(os.environ)
         names = self._start_storage()
         os.environ.update(self.topology.environment(names))
         if self.partners_file:
@@ -212,8 +215,9 @@ class LocalStack:
         self._http = _Server((self.host, self.port), _handler_for(gateway, self.read_timeout))
         gateway.domain = urlsplit(self.base_url).netloc
         # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
-        self._given_public_url = os.environ.get("PUBLIC_BASE_URL")
-        os.environ["PUBLIC_BASE_URL"] = self.public_url or self._given_public_url or self.base_url
+        os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
+        # What start set (tables, endpoints, URL...), as it was before: stop() puts it back.
+        self._environ_before = {k: before.get(k) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
             self._mllp = _mllp_listener(self.host, self._mllp_port).start()
@@ -234,12 +238,13 @@ class LocalStack:
         if self._http:
             self._http.shutdown()
             self._http.server_close()
-            if self._given_public_url is None:
-                os.environ.pop("PUBLIC_BASE_URL", None)
-            else:
-                os.environ["PUBLIC_BASE_URL"] = self._given_public_url
         if self._embedded:
             self._embedded.stop()
+        for key, value in getattr(self, "_environ_before", {}).items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
     def _start_storage(self) -> dict[str, str]:
         """Where the template's tables and buckets live, by the environment:
@@ -411,9 +416,8 @@ def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[B
 
         def _refuse(self, err: BadRequest) -> None:
             self.close_connection = True
-            self._answer(400, {"Content-Type": "application/fhir+json"}, json.dumps(
-                {"resourceType": "OperationOutcome", "issue": [
-                    {"severity": "error", "code": "structure", "diagnostics": str(err)}]}).encode())
+            self._answer(400, {"Content-Type": "application/fhir+json"},
+                         json.dumps(operation_outcome("structure", str(err))).encode())
 
         def _length(self) -> int:
             lengths = self.headers.get_all("Content-Length") or []

@@ -65,12 +65,12 @@ class Topology:
         """Logical id -> CreateTable parameters (less the name). A table's stream is turned on only
         when a function of the template reads it: with no reader, the embedded store would keep
         every record forever (DynamoDB drops them after 24 hours)."""
-        out = {}
+        out, streams_read = {}, self.streams_read
         for name, res in self.resources("AWS::DynamoDB::Table").items():
             props = res["Properties"]
             params = {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes",
                                             "BillingMode") if k in props}
-            if "StreamSpecification" in props and name in self.streams_read:
+            if "StreamSpecification" in props and name in streams_read:
                 params["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
             out[name] = params
         return out
