@@ -13,7 +13,8 @@ Through `claimbridge serve` (a subprocess, embedded DynamoDB/S3; load from bench
    one client.                                                         budget: <= 1.5x
    RSS of the stack over those 5,000 cases.                            budget: +150 MB
 6. Sustained $submit, 8 clients, 60 s of distinct PAS Bundles: rate beside figure 1's in-process
-   handler rate; p50/p95/p99; last 10 s vs first 10 s.               budget: >= 30/s, p99 <= 1 s, >= 0.8
+   handler rate; p50/p95/p99; last 10 s vs first 10 s; RSS growth per 5,000 cases.
+                                                   budget: >= 30/s, p99 <= 1 s, >= 0.8, +150 MB
 7. The same over MLLP with RQA^I08s.                                   same budgets
 8. Readiness during 6 and 7: GET /healthz and /fhir/metadata every 0.25 s, the slowest. budget: <= 100 ms
 """
@@ -212,10 +213,11 @@ def served_figures(judge, cpu: dict, seconds: float = float(os.environ.get("BENC
             print(f"\n{n}. Sustained {name}, {clients} clients, {seconds:.0f} s, through claimbridge serve")
             print(f"   {load.describe(run)}")
             grown = load.rss_mb(serve.pid) - before
+            per_5000 = grown / max(len(run.done), 1) * 5000
             print(f"   in-process handler rate (figure 1, one core, store faked) {in_process:.0f}/s: "
                   f"served {run.rate / in_process:.2f}x of it")
-            print(f"   RSS {before:.0f} MB -> +{grown:.0f} MB over {len(run.done)} cases "
-                  f"= {grown / len(run.done) * 5000:.0f} MB per 5,000")
+            judge(f"{name} RSS", f"   RSS {before:.0f} MB -> +{grown:.0f} MB over {len(run.done)} cases "
+                                 f"= {per_5000:.0f} MB per 5,000   (budget 150 MB)", per_5000 <= 150)
             judge(f"{name} rate", f"   rate {run.rate:.1f}/s   (budget >= 30/s)", run.rate >= 30 and not run.failures)
             judge(f"{name} p99", f"   p99 {run.percentile(99) * 1e3:.0f} ms   (budget <= 1000 ms)", run.percentile(99) <= 1)
             judge(f"{name} sustained", f"   last 10 s / first 10 s {run.sustained:.2f}   (budget >= 0.8)",
