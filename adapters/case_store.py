@@ -1,4 +1,4 @@
-"""DynamoDB case store: runs the requests dynamo_keys builds."""
+"""DynamoDB case repository (the write side): runs the requests dynamo_keys builds."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,7 +11,7 @@ from review.services import DuplicateSubmission, SubmissionRecord
 from . import dynamo_keys as keys
 
 
-class DynamoCaseStore:
+class DynamoCaseRepository:
     def __init__(self, client: Any, table: str):
         self.client = client
         self.table = table
@@ -20,9 +20,9 @@ class DynamoCaseStore:
         self._transact(keys.create_case_transaction(self.table, case, submission, event), case.partner_id,
                        submission)
 
-    def replace(self, case: Case, expected_version: int, event: Event,
+    def replace(self, case: Case, expected_version: int, events: list[Event],
                 submission: Submission | None = None) -> None:
-        self._transact(keys.replace_case_transaction(self.table, case, expected_version, event, submission),
+        self._transact(keys.replace_case_transaction(self.table, case, expected_version, events, submission),
                        case.partner_id, submission)
 
     def get(self, case_id: str) -> Case | None:
@@ -44,14 +44,6 @@ class DynamoCaseStore:
     def _found(self, partner_id: str, key: str) -> list[tuple[str, str]]:
         items = self.client.query(**keys.lookup_query(self.table, partner_id, key))["Items"]
         return [(i["case_id"]["S"], i["kind"]["S"]) for i in items]
-
-    def history(self, case_id: str) -> list[Event]:
-        items = self.client.query(**keys.history_query(self.table, case_id))["Items"]
-        return [Event.model_validate_json(i["doc"]["S"]) for i in items]
-
-    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
-        items = self.client.query(**keys.worklist_query(self.table, partner_id, status, limit))["Items"]
-        return [Case.model_validate_json(i["doc"]["S"]) for i in items]
 
     def _transact(self, request: dict, partner_id: str, submission: Submission | None) -> None:
         try:

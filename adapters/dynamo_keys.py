@@ -3,11 +3,22 @@
 Single table, keys PK/SK:
 | item              | PK                               | SK                      | notes                          |
 |-------------------|----------------------------------|-------------------------|--------------------------------|
-| case              | CASE#<case id>                   | CASE                    | doc = case JSON, version       |
+| case              | CASE#<case id>                   | CASE                    | doc = case JSON, version, and  |
+|                   |                                  |                         | the small attributes indexed   |
 | history event     | CASE#<case id>                   | EVENT#<at>#<n>          | append-only                    |
+| access record     | CASE#<case id>                   | ACCESS#<at>#<n>         | append-only, no PHI            |
 | submission record | SUBMISSION#<partner>#<hash(key)> | SUBMISSION              | idempotency: case id + sha256  |
 | lookup            | LOOKUP#<partner>#<hash(key)>     | CASE#<case id>          | claim id, Claim ref, member id |
-Sparse GSI "Worklist": GSI1PK = WORKLIST#<partner>#<status>, GSI1SK = <due at>#<case id>, set on open cases only.
+| reviewer profile  | REVIEWERS                        | REVIEWER#<user id>      | conflicts of interest          |
+
+Sparse global secondary indexes, all on a case's small attributes (INCLUDE projection, no document):
+| index               | hash key                          | range key (GSI1SK / GSI5SK) | while        |
+|---------------------|-----------------------------------|-----------------------------|--------------|
+| Worklist            | GSI1PK = OPEN                     | <due at>#<case id>          | open         |
+| WorklistByPartner   | GSI2PK = PARTNER#<partner>        | <due at>#<case id>          | open         |
+| WorklistByAssignee  | GSI3PK = ASSIGNEE#<user id>       | <due at>#<case id>          | open, assigned |
+| WorklistByStatus    | GSI4PK = STATUS#<status>          | <due at>#<case id>          | open         |
+| Decisions           | GSI5PK = DECIDED#<partner>#<yyyy-mm> | <decided at>#<case id>   | decided      |
 Identifiers (member ids among them) are hashed into keys: keys show up in places item contents do
 not (CloudTrail data events, Contributor Insights), and PHI must not.
 Nothing outside this module spells these strings.
@@ -18,10 +29,25 @@ import hashlib
 import secrets
 from typing import Any
 
-from review.errors import Invalid
-from review.model import Case, Event, Submission
+from datetime import datetime, timezone
 
-WORKLIST_INDEX = "Worklist"
+from review.errors import Invalid
+from review.metrics import outcome_of
+from review.model import OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
+from review.views import AccessRecord, WorklistQuery
+
+OPEN = "OPEN"
+# index -> (hash key attribute, range key attribute)
+INDEXES = {
+    "Worklist": ("GSI1PK", "GSI1SK"),
+    "WorklistByPartner": ("GSI2PK", "GSI1SK"),
+    "WorklistByAssignee": ("GSI3PK", "GSI1SK"),
+    "WorklistByStatus": ("GSI4PK", "GSI1SK"),
+    "Decisions": ("GSI5PK", "GSI5SK"),
+}
+# The case attributes a worklist row and a report row read (projected into the indexes).
+SUMMARY = ("partner", "status", "kind", "priority", "assignee", "due", "received", "version", "lob", "sla")
+DECISION = ("partner", "lob", "kind", "appealed_kind", "priority", "outcome", "received", "decided", "extended")
 MAX_CASE_DOC_BYTES = 350_000  # DynamoDB items stop at 400 KB
 Item = dict[str, Any]
 
@@ -46,25 +72,70 @@ def lookup_pk(partner_id: str, key: str) -> str:
     return f"LOOKUP#{partner_id}#{_hashed(key)}"
 
 
-def worklist_pk(partner_id: str, status: str) -> str:
-    return f"WORKLIST#{partner_id}#{status}"
+def instant(at: datetime) -> str:
+    """UTC, to the second, with Z: sorts as text."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def case_item(case: Case) -> Item:
+def due_key(case_id: str, due_at: datetime) -> str:
+    return f"{instant(due_at)}#{case_id}"
+
+
+def case_attributes(case: Case) -> dict[str, Any]:
+    """Every attribute of a case item but its key; None where the attribute must be absent (the
+    sparse index keys of a case that left the worklist, an unassigned case's assignee)."""
     doc = case.model_dump_json(exclude_defaults=True)
     if len(doc) > MAX_CASE_DOC_BYTES:
         raise Invalid("the request is too large to keep as one review case", None, "too-costly")
-    item = {
-        **case_key(case.id),
-        "partner": {"S": case.partner_id},
-        "status": {"S": case.status.value},
-        "version": {"N": str(case.version)},
-        "doc": {"S": doc},
+    open_, decided = case.is_open, case.status is Status.DECIDED and case.decided_at is not None
+    due = due_key(case.id, case.due_at)
+    return {
+        "partner": _s(case.partner_id), "status": _s(case.status.value), "version": {"N": str(case.version)},
+        "doc": _s(doc), "kind": _s(case.kind.value), "priority": _s(case.priority.value), "lob": _s(case.line_of_business),
+        "due": _s(instant(case.due_at)), "received": _s(instant(case.received_at)),
+        "assignee": _s(case.assignee) if case.assignee else None,
+        "GSI1PK": _s(OPEN) if open_ else None,
+        "GSI1SK": _s(due) if open_ else None,
+        "GSI2PK": _s(f"PARTNER#{case.partner_id}") if open_ else None,
+        "GSI3PK": _s(f"ASSIGNEE#{case.assignee}") if open_ and case.assignee else None,
+        "GSI4PK": _s(f"STATUS#{case.status.value}") if open_ else None,
+        "GSI5PK": _s(f"DECIDED#{case.partner_id}#{case.decided_at:%Y-%m}") if decided else None,
+        "GSI5SK": _s(f"{instant(case.decided_at)}#{case.id}") if decided else None,
+        "decided": _s(instant(case.decided_at)) if decided else None,
+        "outcome": _s(outcome_of([i.determination.decision for i in case.active_items if i.determination]))
+        if decided else None,
+        "extended": {"BOOL": bool(case.extensions)} if decided else None,
+        "appealed_kind": _s(case.appealed_kind.value) if case.appealed_kind else None,
     }
-    if case.is_open:
-        item["GSI1PK"] = {"S": worklist_pk(case.partner_id, case.status.value)}
-        item["GSI1SK"] = {"S": f"{case.due_at.isoformat()}#{case.id}"}
-    return item
+
+
+def _s(value: str) -> Item:
+    return {"S": value}
+
+
+def case_item(case: Case) -> Item:
+    return {**case_key(case.id), **{k: v for k, v in case_attributes(case).items() if v is not None}}
+
+
+def _update_case(table: str, case: Case, expected_version: int) -> Item:
+    """The case item rewritten in place (an Update, not a Put: attributes others keep on the item,
+    such as the SLA monitor's marks, survive), guarded by its version."""
+    attrs = case_attributes(case)
+    names = {f"#a{n}": k for n, k in enumerate(attrs)}
+    alias = {k: a for a, k in names.items()}
+    sets = [k for k, v in attrs.items() if v is not None]
+    removes = [k for k, v in attrs.items() if v is None]
+    expression = "SET " + ", ".join(f"{alias[k]} = :v{n}" for n, k in enumerate(sets))
+    if removes:
+        expression += " REMOVE " + ", ".join(alias[k] for k in removes)
+    return {"Update": {
+        "TableName": table, "Key": case_key(case.id), "UpdateExpression": expression,
+        "ConditionExpression": "#version = :expected",
+        "ExpressionAttributeNames": {**names, "#version": "version"},
+        "ExpressionAttributeValues": {**{f":v{n}": attrs[k] for n, k in enumerate(sets)},
+                                      ":expected": {"N": str(expected_version)}},
+        "ReturnValuesOnConditionCheckFailure": "NONE",
+    }}
 
 
 def event_item(case_id: str, event: Event) -> Item:
@@ -112,14 +183,14 @@ def create_case_transaction(table: str, case: Case, submission: Submission, even
     ]}
 
 
-def replace_case_transaction(table: str, case: Case, expected_version: int, event: Event,
+def replace_case_transaction(table: str, case: Case, expected_version: int, events: list[Event],
                              submission: Submission | None) -> Item:
     """One TransactWriteItems for a changed case, guarded by its version (optimistic locking)."""
-    items = [_put(table, case_item(case), "version = :expected", {":expected": {"N": str(expected_version)}})]
+    items = [_update_case(table, case, expected_version)]
     if submission is not None:
         items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
         items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case)]
-    items.append(_put(table, event_item(case.id, event)))
+    items += [_put(table, event_item(case.id, e)) for e in events]
     return {"TransactItems": items}
 
 
@@ -142,11 +213,115 @@ def history_query(table: str, case_id: str) -> Item:
     }
 
 
-def worklist_query(table: str, partner_id: str, status: str, limit: int = 50) -> Item:
+def access_item(record: AccessRecord) -> Item:
+    return {"PK": _s(case_pk(record.case_id)), "SK": _s(f"ACCESS#{record.at.isoformat()}#{secrets.token_hex(4)}"),
+            "doc": _s(record.model_dump_json())}
+
+
+def access_query(table: str, case_id: str) -> Item:
     return {
         "TableName": table,
-        "IndexName": WORKLIST_INDEX,
-        "KeyConditionExpression": "GSI1PK = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": worklist_pk(partner_id, status)}},
-        "Limit": limit,
+        "KeyConditionExpression": "PK = :pk AND begins_with(SK, :access)",
+        "ExpressionAttributeValues": {":pk": _s(case_pk(case_id)), ":access": _s("ACCESS#")},
     }
+
+
+def reviewer_item(reviewer: Reviewer) -> Item:
+    return {**reviewer_key(reviewer.id), "doc": _s(reviewer.model_dump_json())}
+
+
+def reviewer_key(reviewer_id: str) -> Item:
+    return {"PK": _s("REVIEWERS"), "SK": _s(f"REVIEWER#{reviewer_id}")}
+
+
+def reviewers_query(table: str) -> Item:
+    return {"TableName": table, "KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": _s("REVIEWERS")}}
+
+
+def worklist_plan(query: WorklistQuery) -> tuple[str, str, list[str]]:
+    """Which index a worklist query reads, its hash key value, and the filters left over (applied
+    as a FilterExpression). The most selective key offered wins: assignee, partner, status, else
+    every open case."""
+    if query.status is not None and query.status not in OPEN_STATUSES:
+        raise Invalid(f"the worklist holds open cases: status is one of {', '.join(sorted(OPEN_STATUSES))}",
+                      "status", "not-supported")
+    for field, index, prefix in (("assignee", "WorklistByAssignee", "ASSIGNEE#"),
+                                 ("partner", "WorklistByPartner", "PARTNER#"),
+                                 ("status", "WorklistByStatus", "STATUS#")):
+        if (value := getattr(query, field)) is not None:
+            rest = [f for f in ("status", "kind", "priority") if f != field and getattr(query, f) is not None]
+            return index, f"{prefix}{value}", rest
+    return "Worklist", OPEN, [f for f in ("kind", "priority") if getattr(query, f) is not None]
+
+
+def worklist_query(table: str, query: WorklistQuery, page_size: int, start_key: Item | None = None) -> Item:
+    """Open cases, soonest due first (then by id), through the index worklist_plan picks."""
+    index, pk, filters = worklist_plan(query)
+    hash_attr, range_attr = INDEXES[index]
+    request: Item = {
+        "TableName": table, "IndexName": index, "Limit": page_size,
+        "KeyConditionExpression": "#pk = :pk", "ExpressionAttributeNames": {"#pk": hash_attr},
+        "ExpressionAttributeValues": {":pk": _s(pk)},
+    }
+    if query.due_before is not None:
+        request["KeyConditionExpression"] += " AND #due < :due"
+        request["ExpressionAttributeNames"]["#due"] = range_attr
+        request["ExpressionAttributeValues"][":due"] = _s(instant(query.due_before))
+    if filters:
+        request["FilterExpression"] = " AND ".join(f"#{f} = :{f}" for f in filters)
+        request["ExpressionAttributeNames"] |= {f"#{f}": f for f in filters}
+        request["ExpressionAttributeValues"] |= {f":{f}": _s(getattr(query, f).value) for f in filters}
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    return request
+
+
+def index_key(index: str, item: Item) -> Item:
+    """The ExclusiveStartKey that resumes an index query after this item."""
+    return {k: item[k] for k in ("PK", "SK", *INDEXES[index])}
+
+
+def open_cases_query(table: str, start_key: Item | None = None) -> Item:
+    """Every open case's summary, soonest due first: the SLA monitor's one pass."""
+    request: Item = {"TableName": table, "IndexName": "Worklist", "KeyConditionExpression": "GSI1PK = :pk",
+                     "ExpressionAttributeValues": {":pk": _s(OPEN)}}
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    return request
+
+
+def sla_marked(value: str | None, due_at: datetime) -> str | None:
+    """The threshold an `sla` attribute marks for this deadline; None if unmarked or for another deadline."""
+    mark, _, due = (value or "").partition("@")
+    return mark if value and due == instant(due_at) else None
+
+
+def sla_unmark(table: str, case_id: str, due_at: datetime, mark: str) -> Item:
+    return {"TableName": table, "Key": case_key(case_id), "UpdateExpression": "REMOVE sla",
+            "ConditionExpression": "sla = :mark", "ExpressionAttributeValues": {":mark": _s(f"{mark}@{instant(due_at)}")}}
+
+
+def sla_mark_transaction(table: str, case_id: str, due_at: datetime, mark: str, event: Event) -> Item:
+    """Marks an open case once per threshold and deadline ("overdue@<due>"): the condition fails
+    when another run marked it first, or the case closed or its deadline moved meanwhile."""
+    value = f"{mark}@{instant(due_at)}"
+    return {"TransactItems": [
+        {"Update": {"TableName": table, "Key": case_key(case_id), "UpdateExpression": "SET sla = :mark",
+                    "ConditionExpression": "GSI1SK = :due AND (attribute_not_exists(sla) OR sla <> :mark)",
+                    "ExpressionAttributeValues": {":mark": _s(value), ":due": _s(due_key(case_id, due_at))}}},
+        _put(table, event_item(case_id, event)),
+    ]}
+
+
+def decisions_query(table: str, partner_id: str, month: str, start: datetime, end: datetime,
+                    start_key: Item | None = None) -> Item:
+    """A partner's cases decided in one month (yyyy-mm), within [start, end]."""
+    request: Item = {
+        "TableName": table, "IndexName": "Decisions",
+        "KeyConditionExpression": "GSI5PK = :pk AND GSI5SK BETWEEN :start AND :end",
+        "ExpressionAttributeValues": {":pk": _s(f"DECIDED#{partner_id}#{month}"), ":start": _s(instant(start)),
+                                      ":end": _s(instant(end) + "#~")},
+    }
+    if start_key:
+        request["ExclusiveStartKey"] = start_key
+    return request

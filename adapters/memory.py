@@ -1,13 +1,15 @@
-"""In-memory store and archive with the same contract as the AWS adapters: for unit tests of the
-use cases and for the benchmark, where I/O must not count."""
+"""In-memory repository, reviewer directory and archive with the same contract as the AWS adapters:
+for unit tests of the use cases and for the benchmark, where I/O must not count. (The read views
+are queries over indexes; their tests run against the embedded DynamoDB endpoint.)"""
 from __future__ import annotations
 
 import hashlib
 
 from review.errors import StaleVersion
-from review.model import Case, Event, RawPayload, Submission
+from review.model import Case, Event, RawPayload, Reviewer, Submission
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
+from review.views import AccessRecord
 
 
 class MemoryCaseStore:
@@ -20,14 +22,15 @@ class MemoryCaseStore:
 
     def create(self, case: Case, submission: Submission, event: Event) -> None:
         self._claim(case, submission)
-        self._commit(case, event, case.lookup_keys)
+        self._commit(case, [event], case.lookup_keys)
 
-    def replace(self, case: Case, expected_version: int, event: Event, submission: Submission | None = None) -> None:
+    def replace(self, case: Case, expected_version: int, events: list[Event],
+                submission: Submission | None = None) -> None:
         if self.cases[case.id].version != expected_version:
             raise StaleVersion("the case changed meanwhile; re-read it and retry", "version")
         if submission is not None:
             self._claim(case, submission)
-        self._commit(case, event, submission.draft.claim_keys if submission else [])
+        self._commit(case, events, submission.draft.claim_keys if submission else [])
 
     def _claim(self, case: Case, submission: Submission) -> None:
         key = (case.partner_id, submission.key.key)
@@ -35,10 +38,10 @@ class MemoryCaseStore:
             raise DuplicateSubmission(self.submissions[key])
         self.submissions[key] = SubmissionRecord(case.id, submission.sha256)
 
-    def _commit(self, case: Case, event: Event, keys: list[str]) -> None:
+    def _commit(self, case: Case, events: list[Event], keys: list[str]) -> None:
         self.writes += 1
         self.cases[case.id] = case
-        self.events.setdefault(case.id, []).append(event)
+        self.events.setdefault(case.id, []).extend(events)
         for k in keys:
             ids = self.lookups.setdefault((case.partner_id, k), [])
             if case.id not in ids:
@@ -62,9 +65,19 @@ class MemoryCaseStore:
     def history(self, case_id: str) -> list[Event]:
         return list(self.events.get(case_id, []))
 
-    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
-        open_ = [c for c in self.cases.values() if c.partner_id == partner_id and c.status.value == status]
-        return sorted(open_, key=lambda c: c.due_at)[:limit]
+
+class MemoryReviewerDirectory:
+    def __init__(self, reviewers: list[Reviewer] | None = None) -> None:
+        self.reviewers = {r.id: r for r in reviewers or []}
+
+    def get(self, reviewer_id: str) -> Reviewer | None:
+        return self.reviewers.get(reviewer_id)
+
+    def put(self, reviewer: Reviewer) -> None:
+        self.reviewers[reviewer.id] = reviewer
+
+    def all(self) -> list[Reviewer]:
+        return sorted(self.reviewers.values(), key=lambda r: r.id)
 
 
 class MemoryArchive:
@@ -76,3 +89,21 @@ class MemoryArchive:
         key = f"inbound/{partner_id}/{digest}"
         self.objects[key] = body
         return RawPayload(key=key, sha256=digest, content_type=content_type, size=len(body))
+
+
+class MemoryCaseViews:
+    """History and access log over a MemoryCaseStore (the worklist and reports are index queries:
+    see adapters/case_views.py)."""
+
+    def __init__(self, store: MemoryCaseStore) -> None:
+        self.store = store
+        self.accesses: list[AccessRecord] = []
+
+    def history(self, case_id: str) -> list[Event]:
+        return self.store.history(case_id)
+
+    def record_access(self, record: AccessRecord) -> None:
+        self.accesses.append(record)
+
+    def access_log(self, case_id: str) -> list[AccessRecord]:
+        return [a for a in self.accesses if a.case_id == case_id]

@@ -6,6 +6,10 @@ The registry document is YAML (or JSON) with tokens stored only as SHA-256 hashe
       - id: demo-payer
         token_sha256: [<hex digest of the token>]
         hl7_facilities: [DEMOPAYER]
+        line_of_business: medicare-advantage   # which clock rows its cases run on (review/clocks.yaml)
+        time_zone: America/New_York            # calendar days are counted here
+        clock_overrides:                       # optional: replaces rows of the default table
+          - {kind: prior-auth, priority: standard, service: pre-service, days: 5, source: "contract 2026 s.4"}
 
 Tokens are long random secrets, so an unsalted SHA-256 is enough to keep them out of the file.
 """
@@ -18,6 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from review.clocks import DEFAULT_TIME_ZONE, LINES_OF_BUSINESS, ClockTable
+from review.rules import ReviewPolicy
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,24 @@ class Partner:
     name: str = ""
     hl7_facilities: tuple[str, ...] = ()
     endpoints: tuple[str, ...] = field(default=())
+    policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+
+
+def _policy(entry: dict) -> ReviewPolicy:
+    """The partner's line of business, time zone and clock overrides, checked at load: a typo in
+    the file must not silently put a partner's cases on the wrong clock."""
+    lob = entry.get("line_of_business", "medicare-advantage")
+    if lob not in LINES_OF_BUSINESS:
+        raise ValueError(f"partner {entry['id']}: line_of_business must be one of {', '.join(LINES_OF_BUSINESS)}")
+    zone = entry.get("time_zone", DEFAULT_TIME_ZONE)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"partner {entry['id']}: time_zone must be an IANA time zone name") from None
+    clocks = ClockTable.default()
+    if overrides := entry.get("clock_overrides"):
+        clocks = clocks.with_overrides(overrides)
+    return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks)
 
 
 def token_hash(token: str) -> str:
@@ -45,9 +71,14 @@ class PartnerRegistry:
         for entry in doc.get("partners", []):
             partners.append(Partner(id=entry["id"], name=entry.get("name", ""),
                                     hl7_facilities=tuple(entry.get("hl7_facilities", [])),
-                                    endpoints=tuple(entry.get("endpoints", []))))
+                                    endpoints=tuple(entry.get("endpoints", [])), policy=_policy(entry)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
         return cls(partners, hashes)
+
+    def policy(self, partner_id: str) -> ReviewPolicy:
+        """A partner's review policy; the defaults for one no longer in the registry."""
+        partner = self.partners.get(partner_id)
+        return partner.policy if partner else ReviewPolicy()
 
     def by_facility(self, facility: str) -> Partner | None:
         """The partner whose HL7 sending facility (MSH-4 namespace id) this is."""

@@ -7,8 +7,12 @@
 | Claim.use                                      | kind (KIND_BY_USE)                  |
 | Claim.priority, levelOfServiceCode, certType   | priority (EXPEDITED_SIGNALS)        |
 | Claim.related[relationship=prior].claim        | related: update, cancel or appeal   |
-| Claim.extension / item certificationType 1,2   | appeal                              |
+| Claim.extension / item certificationType 1,2,N | appeal                              |
 | Claim.extension certificationType 3, status    | cancel                              |
+| certificationType 4 (extension), R (renewal)   | a new request following the related |
+| certificationType S (revision)                 | update while open, else new request |
+| Claim.supportingInfo.valueAttachment, or       | attachments (archived; the case     |
+|   valueReference -> DocumentReference.content  |   keeps key + SHA-256)              |
 | Claim.patient -> Patient.identifier/name/birth | member                              |
 | Claim.insurance[focal].coverage -> Coverage    | member.subscriber_id, coverage_ids  |
 | Claim.provider                                 | providers[role=requesting]          |
@@ -20,6 +24,8 @@
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from typing import Any
@@ -28,7 +34,7 @@ from pydantic import ValidationError
 
 from review.errors import Invalid, NoItems
 from review.model import (
-    CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
+    Attachment, CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
 )
 
 from . import codes
@@ -156,9 +162,20 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         raise Invalid("a cancel must name the claim it cancels (relationship prior)", f"{where}.related", "required")
     if not items and not cancel:
         raise NoItems("required element is missing", f"{where}.item")
-    appeal = appeal or bool(claim_certs.union(*item_certs) & codes.APPEAL_CERTIFICATIONS)
+    certs = claim_certs.union(*item_certs)
+    appeal = appeal or bool(certs & codes.APPEAL_CERTIFICATIONS)
     if appeal and not related:
         raise Invalid("an appeal must name the claim it appeals (relationship prior)", f"{where}.related", "required")
+    if not related:
+        named_intent = Intent.NEW
+    elif cancel:
+        named_intent = Intent.CANCEL
+    elif certs & codes.FOLLOW_UP_CERTIFICATIONS:
+        named_intent = Intent.FOLLOW_UP
+    elif codes.CERT_REVISION in certs:
+        named_intent = Intent.RESUBMIT
+    else:
+        named_intent = Intent.UPDATE
 
     draft = CaseDraft(
         source=source,
@@ -183,12 +200,40 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         key=key,
         key_expression=key_where,
         sha256=sha256 or content_hash(bundle or claim),
-        intent=intent or (Intent.CANCEL if cancel else (Intent.UPDATE if related else Intent.NEW)),
+        intent=intent or named_intent,
         related=[k for n, r in related for k in _related_keys(r, refs, f"{where}.related[{n}].claim")],
         related_expression=f"{where}.related[{related[0][0]}].claim" if related else None,
         appeal=appeal,
+        attachments=_attachments(claim, refs, where),
         draft=draft,
     )
+
+
+def _attachments(claim: Json, refs: References, where: str) -> list[Attachment]:
+    """Clinical documents the request carries: supportingInfo attachments, inline or as DocumentReferences."""
+    found = []
+    for n, info in enumerate(claim.get("supportingInfo") or []):
+        at = f"{where}.supportingInfo[{n}]"
+        if info.get("valueAttachment"):
+            found.append((info["valueAttachment"], f"{at}.valueAttachment"))
+        elif (doc := refs.get(info.get("valueReference")) or {}).get("resourceType") == "DocumentReference":
+            # (supportingInfo may reference any resource; only DocumentReferences carry documents)
+            found += [(c.get("attachment") or {}, f"{at}.valueReference.content[{m}].attachment")
+                      for m, c in enumerate(doc.get("content") or []) if isinstance(c, dict)]
+    return [a for attachment, at in found if (a := _attachment(attachment, at))]
+
+
+def _attachment(attachment: Json, where: str) -> Attachment | None:
+    if not isinstance(attachment, dict) or not (attachment.get("data") or attachment.get("url")):
+        return None
+    if not all(isinstance(attachment.get(k, ""), str) for k in ("data", "url", "contentType", "title")):
+        raise Invalid("attachment elements are strings", where)
+    try:
+        data = base64.b64decode(attachment["data"], validate=True) if attachment.get("data") else None
+    except (binascii.Error, ValueError):
+        raise Invalid("the attachment data is not base64", f"{where}.data") from None
+    return Attachment(content_type=attachment.get("contentType") or "application/octet-stream", data=data,
+                      url=None if data is not None else attachment.get("url"), title=attachment.get("title"))
 
 
 def content_hash(resource: Json) -> str:

@@ -4,6 +4,7 @@ PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 PAS_CLAIMRESPONSE = PAS + "profile-claimresponse"
 PAS_RESPONSE_BUNDLE = PAS + "profile-pas-response-bundle"
 PAS_INQUIRY_RESPONSE_BUNDLE = PAS + "profile-pas-inquiry-response-bundle"
+PAS_COMMUNICATION_REQUEST = PAS + "profile-communicationrequest"
 
 EXT_CERTIFICATION_TYPE = PAS + "extension-certificationType"
 EXT_REQUEST_TYPE = PAS + "extension-serviceItemRequestType"
@@ -13,6 +14,9 @@ EXT_INFO_CANCELLED = PAS + "modifierextension-infoCancelled"
 EXT_INFO_CHANGED = PAS + "extension-infoChanged"
 EXT_REVIEW_ACTION = PAS + "extension-reviewAction"
 EXT_REVIEW_ACTION_CODE = PAS + "extension-reviewActionCode"
+EXT_CLAIMRESPONSE_REVIEWER = PAS + "extension-claimResponseReviewer"
+EXT_ITEM_AUTHORIZED_DETAIL = PAS + "extension-itemAuthorizedDetail"
+EXT_ITEM_PREAUTH_PERIOD = PAS + "extension-itemPreAuthPeriod"
 
 X12_REVIEW_ACTION = "https://codesystem.x12.org/005010/306"  # HCR01
 X12_REVIEW_REASON = "https://codesystem.x12.org/external/886"  # HCR03
@@ -22,13 +26,19 @@ PROCESS_PRIORITY = "http://terminology.hl7.org/CodeSystem/processpriority"
 ADJUDICATION = "http://terminology.hl7.org/CodeSystem/adjudication"
 RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationship"
 NPI = "http://hl7.org/fhir/sid/us-npi"
+LOINC = "http://loinc.org"  # PAS CommunicationRequest.payload.contentString: a LOINC attachment request code
 CLAIMBRIDGE_CASE = "urn:claimbridge:case"
+CLAIMBRIDGE_INFORMATION_REQUEST = "urn:claimbridge:information-request"  # CommunicationRequest.identifier
 
 # X12 1322 certification types (PAS certificationType)
 CERT_APPEAL_IMMEDIATE = "1"
 CERT_APPEAL_STANDARD = "2"
 CERT_CANCEL = "3"
 CERT_RECONSIDERATION = "N"
+CERT_EXTENSION = "4"  # more units or time on an authorization: a new request continuing the earlier one
+CERT_RENEWAL = "R"
+CERT_REVISION = "S"  # a change to the request: an update while open, else a new request
+FOLLOW_UP_CERTIFICATIONS = frozenset({CERT_EXTENSION, CERT_RENEWAL})
 APPEAL_CERTIFICATIONS = frozenset({CERT_APPEAL_IMMEDIATE, CERT_APPEAL_STANDARD, CERT_RECONSIDERATION})
 
 # Any of these on the Claim or an item makes the case expedited.
@@ -42,6 +52,6 @@ EXPEDITED_SIGNALS = frozenset({
 # Claim.use -> case kind
 KIND_BY_USE = {
     "preauthorization": "prior-auth",
-    "predetermination": "prior-auth",
+    "predetermination": "predetermination",
     "claim": "claim",
 }

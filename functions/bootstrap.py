@@ -1,4 +1,5 @@
-"""The composition root: builds the store, archive, clock and partner registry once per cold start.
+"""The composition root: builds the repository, views, archive, clock and partner registry once per
+cold start.
 
 Settings come from the environment (template.yaml Globals on AWS; `claimbridge serve` locally).
 Tests and the benchmark hand fakes to `override()`.
@@ -11,35 +12,64 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from adapters.partners import PartnerRegistry, registry_from_environment
-from review.services import Archive, CaseStore, Clock
+from review.services import Archive, CaseRepository, CaseViews, Clock, Review, ReviewerDirectory
+
+
+class Alerts:
+    """Where the SLA monitor sends an alert: an SNS topic (on AWS, and moto's locally). The client is
+    made on first use, so functions that never alert do not pay for it at cold start."""
+
+    def __init__(self, topic_arn: str | None):
+        self.topic_arn = topic_arn
+        self._client: Any = None
+
+    def publish(self, message: dict) -> None:
+        import json
+
+        self._client = self._client or aws_client("sns", "CLAIMBRIDGE_SNS_ENDPOINT")
+        self._client.publish(TopicArn=self.topic_arn, Message=json.dumps(message), Subject="claimbridge case overdue")
 
 
 @dataclass
 class Services:
-    store: CaseStore
+    store: CaseRepository
     archive: Archive
     clock: Clock
+    views: CaseViews | None = None
+    reviewers: ReviewerDirectory | None = None
+    alerts: Alerts | None = None
     # A function, not a value: the registry is re-read when its source changes (cached meanwhile).
     partners: Callable[[], PartnerRegistry] = registry_from_environment
+
+    @property
+    def review(self) -> Review:
+        return Review(cases=self.store, views=self.views, reviewers=self.reviewers, archive=self.archive,
+                      clock=self.clock, policy_of=lambda partner_id: self.partners().policy(partner_id))
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def aws_client(service: str, endpoint_env: str) -> Any:
+def aws_client(service: str, endpoint_env: str | None = None) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=os.environ.get(endpoint_env) or None)
+    return boto3.client(service, endpoint_url=os.environ.get(endpoint_env or "") or None)
 
 
 def bootstrap() -> Services:
     from adapters.archive import S3Archive
-    from adapters.case_store import DynamoCaseStore
+    from adapters.case_store import DynamoCaseRepository
+    from adapters.case_views import DynamoCaseViews
+    from adapters.reviewers import DynamoReviewerDirectory
 
+    dynamodb, table = aws_client("dynamodb", "CLAIMBRIDGE_DYNAMODB_ENDPOINT"), os.environ["CASES_TABLE"]
     return Services(
-        store=DynamoCaseStore(aws_client("dynamodb", "CLAIMBRIDGE_DYNAMODB_ENDPOINT"), os.environ["CASES_TABLE"]),
+        store=DynamoCaseRepository(dynamodb, table),
+        views=DynamoCaseViews(dynamodb, table),
+        reviewers=DynamoReviewerDirectory(dynamodb, table),
         archive=S3Archive(aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT"), os.environ["ARCHIVE_BUCKET"]),
+        alerts=Alerts(os.environ.get("SLA_ALERTS_TOPIC")),
         clock=utc_now,
     )
 

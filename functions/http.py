@@ -1,5 +1,6 @@
-"""The HTTP edge shared by the API functions: content negotiation, body limits, the caller's
-partner, and the one place where errors become status codes with an OperationOutcome."""
+"""The HTTP edge shared by the API functions: content negotiation, body limits, the caller (a
+partner's token, or a reviewer's Cognito claims), and the one place where errors become status
+codes with an OperationOutcome."""
 from __future__ import annotations
 
 import json
@@ -7,28 +8,30 @@ import os
 import traceback
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from fhir_mappings.operation_outcome import operation_outcome
 from fhir_mappings.validation import StructureError, expression, located
-from review.errors import Conflict, DomainError, Invalid, NotFound
-
-logger = Logger(service="claimbridge")
+from functions.observability import logger
+from review.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from review.model import Caller, Role
 
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
 MAX_BODY_BYTES = 5 * 1024 * 1024
+VERSION = "0.1.0"  # the API's version, as pyproject.toml gives the package's
 
-STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409)]  # first match wins
+STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403)]  # first match wins
 
 
-class HttpError(DomainError):
-    def __init__(self, status: int, code: str, message: str):
+class HttpError(Exception):
+    """A refusal that belongs to HTTP itself (authentication), not to the domain."""
+
+    def __init__(self, status: int, code: str, message: str, expression: str | None = None):
         super().__init__(message)
-        self.status, self.code = status, code
+        self.status, self.code, self.message, self.expression = status, code, message, expression
 
 
 def fhir(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -43,18 +46,22 @@ def outcome(status: int, code: str, message: str, where: str | None = None) -> R
 def create_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
 
-    @app.exception_handler(DomainError)
-    def domain_error(err: DomainError) -> Response:
+    @app.exception_handler([DomainError, HttpError])
+    def refused(err: DomainError | HttpError) -> Response:
         status = getattr(err, "status", None) or next(s for cls, s in STATUS if isinstance(err, cls))
         logger.info("request refused", extra={"status": status, "code": err.code})
-        return outcome(status, err.code, err.message, err.expression)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return fhir(status, operation_outcome(err.code, err.message, err.expression), headers)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(err: RequestValidationError) -> Response:
-        first = err.errors()[0]  # carries the input: only its location and type are used
-        where = expression("", tuple(p for p in located(first) if p != "body")).lstrip(".")
-        return outcome(422, "required" if first["type"] == "missing" else "invalid",
-                       f"invalid request element ({first['type']})", where or None)
+        first = err.errors()[0]  # carries the input: only its location, type and allowed values are used
+        if first["type"] == "json_invalid":
+            return outcome(400, "structure", "the body is not valid JSON")
+        where = expression("", tuple(p for p in located(first) if p not in ("body", "query"))).lstrip(".")
+        allowed = (first.get("ctx") or {}).get("expected") if first["type"] == "enum" else None
+        message = f"invalid request element ({first['type']})" + (f"; allowed: {allowed}" if allowed else "")
+        return outcome(422, "required" if first["type"] == "missing" else "invalid", message, where or None)
 
     @app.not_found
     def not_found(_: NotFoundError) -> Response:
@@ -115,6 +122,32 @@ def partner_id(app: APIGatewayRestResolver) -> str:
     if not partner:
         raise HttpError(401, "security", "authentication required")
     return partner
+
+
+def caller(app: APIGatewayRestResolver) -> Caller:
+    """The reviewer a Cognito ID token proved, from the claims API Gateway's Cognito authorizer (or
+    the local stack acting as it) hands over: every value a string, groups comma-separated (the REST
+    API's form; "[a b]" is the HTTP API's, accepted too)."""
+    authorizer = (app.current_event.raw_event.get("requestContext") or {}).get("authorizer") or {}
+    claims = authorizer.get("claims")
+    if not claims:
+        if authorizer.get("partner_id"):
+            raise HttpError(403, "forbidden", "partner tokens are for the FHIR and HL7 APIs; this API takes reviewer tokens")
+        raise HttpError(401, "login", "a reviewer token is required")
+    groups = claims.get("cognito:groups") or ""
+    if isinstance(groups, str):
+        groups = groups.strip("[]").replace(",", " ").split()
+    roles = frozenset(Role(g) for g in groups if g in REVIEW_ROLES)
+    if not roles or not claims.get("sub"):
+        raise HttpError(403, "forbidden", "this API is for members of the reviewer, physician-reviewer or supervisor groups")
+    return Caller(id=claims["sub"], roles=roles, npi=claims.get("custom:npi") or None)
+
+
+REVIEW_ROLES = frozenset({Role.REVIEWER.value, Role.PHYSICIAN_REVIEWER.value, Role.SUPERVISOR.value})
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(status, "application/json", json.dumps(body, separators=(",", ":"), default=str))
 
 
 def base_url(app: APIGatewayRestResolver) -> str:

@@ -50,3 +50,13 @@ class NoItems(Invalid):
 
     def __init__(self, message: str, expression: str | None = None):
         super().__init__(message, expression, "required")
+
+
+class Forbidden(DomainError):
+    """The caller's role does not allow this (HTTP 403)."""
+
+    code = "forbidden"
+
+
+class IllegalTransition(Conflict):
+    """The command does not apply to the case in its current state; the message names the state."""

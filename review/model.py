@@ -5,15 +5,16 @@ persists them (adapters); nothing here knows about either.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Kind(StrEnum):
     PRIOR_AUTH = "prior-auth"
+    PREDETERMINATION = "predetermination"
     CLAIM = "claim"
     APPEAL = "appeal"
 
@@ -24,12 +25,26 @@ class Priority(StrEnum):
 
 
 class Status(StrEnum):
-    PENDING_REVIEW = "pending-review"
+    """review/lifecycle.py says which command moves a case from which state to which.
+    (`delivered` and `closed` come with delivery.)"""
+    RECEIVED = "received"
+    ASSIGNED = "assigned"
+    IN_REVIEW = "in-review"
+    INFORMATION_REQUESTED = "information-requested"
     DECIDED = "decided"
     CANCELLED = "cancelled"
+    WITHDRAWN = "withdrawn"
 
 
-OPEN_STATUSES = frozenset({Status.PENDING_REVIEW})
+OPEN_STATUSES = frozenset({Status.RECEIVED, Status.ASSIGNED, Status.IN_REVIEW, Status.INFORMATION_REQUESTED})
+
+
+class Role(StrEnum):
+    REVIEWER = "reviewer"
+    PHYSICIAN_REVIEWER = "physician-reviewer"
+    SUPERVISOR = "supervisor"
+    PARTNER = "partner"  # the requester, through its own messages
+    SYSTEM = "system"  # the SLA monitor
 MAX_LOOKUP_IDENTIFIERS = 5  # a case is findable by its first few identifiers; keeps one write transaction small
 
 
@@ -98,11 +113,57 @@ class Provider(Value):
     reference: str | None = None
 
 
+class Actor(Value):
+    """Who did something: a user id (Cognito `sub`) or partner id, and the role it acted in. Never a name."""
+
+    id: str
+    role: Role
+    npi: str | None = None  # physician reviewers, on determinations
+
+
+class Caller(Value):
+    """A reviewer as their token proves them: Cognito `sub`, groups, and the NPI a physician reviewer
+    must have. Names never travel further than the token."""
+
+    id: str
+    roles: frozenset[Role]
+    npi: str | None = None
+
+    def acting_as(self, *preferred: Role) -> Actor:
+        """The Actor a history event records: the first of `preferred` roles the caller holds."""
+        role = next((r for r in preferred if r in self.roles), None) or min(self.roles)
+        return Actor(id=self.id, role=role, npi=self.npi if role is Role.PHYSICIAN_REVIEWER else None)
+
+
+class Conflicts(Value):
+    """Whom a reviewer must not review for: partners, providers (NPI) and organizations (system|value)."""
+
+    partners: list[str] = []
+    provider_npis: list[str] = []
+    organizations: list[str] = []
+
+
+class Reviewer(Value):
+    """A reviewer's profile, as supervisors keep it."""
+
+    id: str
+    roles: list[Role] = []
+    npi: str | None = None
+    specialty: str | None = None
+    conflicts: Conflicts = Conflicts()
+
+
 class Determination(Value):
     decision: Decision
-    reason_code: str | None = None
+    reason_code: str | None = None  # X12 HCR03 (code list 886)
     reason_text: str | None = None
     decided_at: datetime
+    reviewer: Actor | None = None
+    authorization_number: str | None = None  # per item, when anything is granted
+    # What a partial or modified decision authorized instead of what was asked.
+    authorized_quantity: float | None = None
+    authorized_period: Period | None = None
+    authorized_service: Code | None = None
 
 
 class Item(Value):
@@ -121,9 +182,51 @@ class Item(Value):
 
 
 class Event(Value):
+    """One immutable history entry: a transition (from_status -> to_status, possibly the same) or a
+    change within a state (an extension, a priority change)."""
+
     at: datetime
     type: str
+    actor: Actor | None = None
+    from_status: Status | None = None
+    to_status: Status | None = None
+    reason: str | None = None
     detail: dict[str, Any] = {}
+
+
+class RequestedInfo(Value):
+    code: Code | None = None  # LOINC where given
+    text: str
+
+
+class InformationRequest(Value):
+    id: str
+    items: list[RequestedInfo]
+    due_by: date
+    requested_at: datetime
+    requested_by: Actor
+    answered_at: datetime | None = None
+
+
+class Document(Value):
+    """Clinical information received for a case: archived bytes (key + SHA-256), or a URL the sender gave."""
+
+    title: str | None = None
+    content_type: str
+    key: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    url: str | None = None
+    received_at: datetime
+    via: str  # "submission", "claim-update" or "reviewer-api"
+
+
+class ClockExtension(Value):
+    days: int
+    reason: str
+    at: datetime
+    by: Actor
+    previous_due_at: datetime
 
 
 class RawPayload(Value):
@@ -155,6 +258,7 @@ class CaseDraft(BaseModel):
     providers: list[Provider] = []
     diagnoses: list[Code] = []
     items: list[Item] = []  # none only on a cancel, which makes no case
+    line_of_business: str | None = None  # where the message names one unambiguously; else the partner's
     # Resources the PAS response Bundle must carry (Patient, insurer, requestor), kept as sent.
     parties: list[dict[str, Any]] = []
 
@@ -174,7 +278,7 @@ class Case(CaseDraft):
     items: list[Item] = Field(min_length=1)
     id: str
     partner_id: str
-    status: Status = Status.PENDING_REVIEW
+    status: Status = Status.RECEIVED
     received_at: datetime
     due_at: datetime
     version: int = 1
@@ -183,6 +287,25 @@ class Case(CaseDraft):
     preauth_period: Period | None = None
     decided_at: datetime | None = None
     raw: RawPayload | None = None
+    # Review
+    line_of_business: str = "medicare-advantage"
+    pre_service: bool = True  # decides the clock row: before the service, or about payment for it
+    appealed_kind: Kind | None = None  # an appeal's first case's kind (prior-auth, claim...), for the CMS report
+    assignee: str | None = None
+    information_requests: list[InformationRequest] = []
+    documents: list[Document] = []
+    extensions: list[ClockExtension] = []
+    reopened: int = 0
+
+    @field_validator("line_of_business", mode="before")
+    @classmethod
+    def _default_line(cls, value: str | None) -> str:
+        return value or "medicare-advantage"  # a draft that named none: the partner's, set by submit
+
+    @property
+    def lookup_keys(self) -> list[str]:
+        """As the draft's, plus the key under which a follow-up (appeal, renewal) is found from its original."""
+        return super().lookup_keys + ([f"original:{self.original_case_id}"] if self.original_case_id else [])
 
     @property
     def active_items(self) -> list[Item]:
@@ -192,13 +315,26 @@ class Case(CaseDraft):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def open_information_request(self) -> InformationRequest | None:
+        return next((r for r in self.information_requests if r.answered_at is None), None)
 
 
 class Intent(StrEnum):
     NEW = "new"
-    UPDATE = "update"  # changes an open case; on a decided one it is an appeal
-    RESUBMIT = "resubmit"  # HL7 RQA^I10: changes an open case, re-opens a closed one as a new case
+    UPDATE = "update"  # changes an open case; of a decided denial it is an appeal, of an approval a new request
+    RESUBMIT = "resubmit"  # HL7 RQA^I10, PAS revision (X12 1322 "S"): changes an open case; a closed one gets a new case
+    FOLLOW_UP = "follow-up"  # X12 1322 "4" extension, "R" renewal: a new request continuing an earlier one
     CANCEL = "cancel"
+
+
+class Attachment(Value):
+    """Clinical information carried in a message (PAS supportingInfo), before it is archived."""
+
+    content_type: str
+    data: bytes | None = None
+    url: str | None = None
+    title: str | None = None
 
 
 class Submission(BaseModel):
@@ -211,4 +347,5 @@ class Submission(BaseModel):
     related: list[str] = []  # lookup keys of the earlier claim this one refers to
     related_expression: str | None = None
     appeal: bool = False  # explicitly flagged as an appeal (PAS certificationType 1/2)
+    attachments: list[Attachment] = []
     draft: CaseDraft

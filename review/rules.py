@@ -1,37 +1,38 @@
-"""Lifecycle rules of a review case: regulatory clocks, determinations, updates, cancels."""
+"""Intake rules of a review case: ids, the clock a case runs on, how a later message relates to an
+earlier case (update, cancel, appeal, follow-up). The reviewer's side is review/lifecycle.py."""
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from .errors import Conflict, Invalid
-from .model import Case, Decision, Determination, Event, Item, Kind, Period, Priority, Status
+from .clocks import DEFAULT_TIME_ZONE, ClockRow, ClockTable, Service, check_extension
+from .errors import Conflict
+from .model import Case, Decision, Item, Kind, Priority, Status
 
-# Regulatory decision timeframes, counted from receipt, keyed (kind, priority, pre-service).
-#   prior-auth: CMS-0057-F, expedited 72 h, standard 7 calendar days
-#   appeal:     MA reconsideration, expedited 72 h, standard 30 days pre-service / 60 days payment
-#   claim:      no review clock in CMS-0057-F; 30 days, the common prompt-pay window
-TIMEFRAMES: dict[tuple[Kind, Priority, bool], timedelta] = {
-    (Kind.PRIOR_AUTH, Priority.EXPEDITED, True): timedelta(hours=72),
-    (Kind.PRIOR_AUTH, Priority.STANDARD, True): timedelta(days=7),
-    (Kind.APPEAL, Priority.EXPEDITED, True): timedelta(hours=72),
-    (Kind.APPEAL, Priority.EXPEDITED, False): timedelta(hours=72),
-    (Kind.APPEAL, Priority.STANDARD, True): timedelta(days=30),
-    (Kind.APPEAL, Priority.STANDARD, False): timedelta(days=60),
-    (Kind.CLAIM, Priority.EXPEDITED, False): timedelta(days=30),
-    (Kind.CLAIM, Priority.STANDARD, False): timedelta(days=30),
-}
-
-NEEDS_REASON = frozenset({Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED})
-GRANTS = frozenset({Decision.APPROVED, Decision.PARTIAL, Decision.MODIFIED})
-DEFAULT_AUTH_VALIDITY = timedelta(days=90)
+ADVERSE = frozenset({Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED})
 
 
-def due_at(kind: Kind, priority: Priority, received_at: datetime, pre_service: bool = True) -> datetime:
-    """pre_service matters only for appeals: of a prior-auth (True) or of a payment claim (False)."""
-    if kind is not Kind.APPEAL:
-        pre_service = kind is Kind.PRIOR_AUTH
-    return received_at + TIMEFRAMES[(kind, priority, pre_service)]
+@dataclass(frozen=True)
+class ReviewPolicy:
+    """What a partner's agreement decides about its cases: the line of business its requests fall
+    under, the time zone calendar days are counted in, and its clock table (defaults with overrides)."""
+
+    line_of_business: str = "medicare-advantage"
+    time_zone: str = DEFAULT_TIME_ZONE
+    clocks: ClockTable = field(default_factory=ClockTable.default)
+
+    def row(self, line_of_business: str, kind: Kind, priority: Priority, pre_service: bool) -> ClockRow:
+        service = Service.PRE_SERVICE if pre_service else Service.POST_SERVICE
+        return self.clocks.row(line_of_business, kind, priority, service)
+
+    def due_at(self, case: Case, priority: Priority, extension_days: int = 0) -> datetime:
+        """From receipt, on the row of the case's line, kind and service at this priority."""
+        row = self.row(case.line_of_business, case.kind, priority, case.pre_service)
+        return row.due_at(case.received_at, self.time_zone, extension_days)
+
+    def check_extension(self, case: Case, already_days: int, days: int) -> None:
+        check_extension(self.row(case.line_of_business, case.kind, case.priority, case.pre_service), already_days, days)
 
 
 def new_case_id(now: datetime) -> str:
@@ -52,62 +53,19 @@ def best_match(cases_per_key: list[list[tuple[str, str]]], kind: str) -> str | N
     return best[0] if best else None
 
 
-def event(now: datetime, type_: str, **detail) -> Event:
-    return Event(at=now, type=type_, detail=detail)
+def is_adverse(case: Case) -> bool:
+    """Whether any item of a decided case was denied or granted only in part: what can be appealed."""
+    return any(i.determination and i.determination.decision in ADVERSE for i in case.active_items)
 
 
-def decide(case: Case, decisions: list[dict], now: datetime, period: Period | None = None) -> Case:
-    """Apply per-item decisions. Each decision: item_sequence, decision, reason_code, reason_text."""
-    if case.status is Status.CANCELLED:
-        raise Conflict("the case is cancelled and cannot be decided", "status")
-    by_seq = {i.sequence: i for i in case.items}
-    updated = dict(by_seq)
-    for n, d in enumerate(decisions):
-        where = f"decisions[{n}]"
-        item = by_seq.get(d["item_sequence"])
-        if item is None or item.cancelled:
-            raise Invalid("no active item with this sequence", f"{where}.itemSequence", "not-found")
-        decision = Decision(d["decision"])
-        if decision in NEEDS_REASON and not (d.get("reason_code") or d.get("reason_text")):
-            raise Invalid(f"a {decision.value} decision needs a reason code or text", f"{where}.reasonCode", "required")
-        updated[item.sequence] = item.model_copy(
-            update={
-                "determination": Determination(
-                    decision=decision,
-                    reason_code=d.get("reason_code"),
-                    reason_text=d.get("reason_text"),
-                    decided_at=now,
-                )
-            }
-        )
-    items = [updated[i.sequence] for i in case.items]
-    active = [i for i in items if not i.cancelled]
-    settled = all(i.determination and i.determination.decision is not Decision.PENDED for i in active)
-    granted = any(i.determination and i.determination.decision in GRANTS for i in active)
-    changes: dict = {"items": items, "status": Status.DECIDED if settled else Status.PENDING_REVIEW}
-    if settled:
-        changes["decided_at"] = now
-    if granted:
-        changes["preauth_ref"] = case.preauth_ref or f"CB{case.id.upper()}"
-        changes["preauth_period"] = period or case.preauth_period or Period(
-            start=now.date().isoformat(), end=(now + DEFAULT_AUTH_VALIDITY).date().isoformat()
-        )
-    else:  # nothing (any longer) authorized
-        changes["preauth_ref"] = changes["preauth_period"] = None
-    return case.model_copy(update=changes)
+def cancelled_items(case: Case) -> list[Item]:
+    return [i.model_copy(update={"cancelled": True}) for i in case.items]
 
 
-def cancel(case: Case) -> Case:
-    if case.status is Status.CANCELLED:
-        return case
-    items = [i.model_copy(update={"cancelled": True}) for i in case.items]
-    return case.model_copy(update={"status": Status.CANCELLED, "items": items})
-
-
-def apply_update(case: Case, items: list[Item]) -> Case:
+def apply_update(case: Case, items: list[Item]) -> list[Item]:
     """A PAS Claim Update: items marked added or changed (infoChanged), or new, replace or join the
     case's items; items flagged infoCancelled are cancelled; items restated unchanged keep what the
-    case has, determination included. When no active item remains the case is cancelled."""
+    case has, determination included."""
     if not case.is_open:
         raise Conflict(f"the case is {case.status.value} and can no longer be updated", "Claim.related")
     merged = {i.sequence: i for i in case.items}
@@ -117,5 +75,7 @@ def apply_update(case: Case, items: list[Item]) -> Case:
             merged[item.sequence] = (known or item).model_copy(update={"cancelled": True})
         elif known is None or item.info_changed:
             merged[item.sequence] = item
-    updated = case.model_copy(update={"items": sorted(merged.values(), key=lambda i: i.sequence)})
-    return updated if updated.active_items else cancel(updated)
+    return sorted(merged.values(), key=lambda i: i.sequence)
+
+
+__all__ = ["ReviewPolicy", "Status", "apply_update", "best_match", "cancelled_items", "is_adverse", "new_case_id"]

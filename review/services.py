@@ -1,13 +1,22 @@
-"""Use cases. Each takes its ports (store, archive, clock) and plain values, and returns a Case."""
+"""Use cases. Each takes its ports (repository, views, archive, clock) and plain values, and returns
+a Case or a read model. Intake (submit) is for partners; the rest is for reviewers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Protocol
 
-from . import rules
-from .errors import KeyReused, NotFound, StaleVersion, UnknownRelated
-from .model import Case, Event, Intent, Kind, Member, Period, RawPayload, Status, Submission
+from . import commands as cmd
+from . import lifecycle, rules
+from .clocks import Service, service_of
+from .errors import Forbidden, Invalid, KeyReused, NotFound, StaleVersion, UnknownRelated
+from .metrics import DecisionRecord, prior_authorization_metrics
+from .model import (
+    Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role, Status,
+    Submission,
+)
+from .rules import ReviewPolicy
+from .views import AccessRecord, Page, WorklistQuery
 
 
 @dataclass(frozen=True)
@@ -22,14 +31,15 @@ class DuplicateSubmission(Exception):
         self.record = record
 
 
-class CaseStore(Protocol):
+class CaseRepository(Protocol):
+    """The write side: load a case, store a new or changed one in one transaction."""
+
     def create(self, case: Case, submission: Submission, event: Event) -> None:
         """Store a new case atomically with its submission record and first event.
         Raises DuplicateSubmission when the partner already sent this key."""
 
-    def replace(
-        self, case: Case, expected_version: int, event: Event, submission: Submission | None = None
-    ) -> None:
+    def replace(self, case: Case, expected_version: int, events: list[Event],
+                submission: Submission | None = None) -> None:
         """Store a changed case if its stored version is still expected_version (else StaleVersion)."""
 
     def get(self, case_id: str) -> Case | None: ...
@@ -43,10 +53,27 @@ class CaseStore(Protocol):
     def find_all(self, partner_id: str, key: str) -> list[Case]:
         """Every case found under this lookup key."""
 
+
+class CaseViews(Protocol):
+    """The read side: queries over indexes, never loading whole tables."""
+
     def history(self, case_id: str) -> list[Event]: ...
 
-    def worklist(self, partner_id: str, status: str, limit: int = 50) -> list[Case]:
-        """Open cases in this status, soonest due first."""
+    def worklist(self, query: WorklistQuery) -> Page: ...
+
+    def record_access(self, record: AccessRecord) -> None: ...
+
+    def access_log(self, case_id: str) -> list[AccessRecord]: ...
+
+    def decisions(self, partner_id: str, start: datetime, end: datetime) -> list[DecisionRecord]: ...
+
+
+class ReviewerDirectory(Protocol):
+    def get(self, reviewer_id: str) -> Reviewer | None: ...
+
+    def put(self, reviewer: Reviewer) -> None: ...
+
+    def all(self) -> list[Reviewer]: ...
 
 
 class Archive(Protocol):
@@ -54,17 +81,22 @@ class Archive(Protocol):
 
 
 Clock = Callable[[], datetime]
+PolicyOf = Callable[[str], ReviewPolicy]  # partner id -> its review policy
 
 
-def submit(store: CaseStore, archive: Archive, clock: Clock, partner_id: str, sub: Submission, body: bytes,
-           content_type: str) -> Case:
+# ---- intake ---------------------------------------------------------------------------------
+
+def submit(store: CaseRepository, archive: Archive, clock: Clock, partner_id: str, policy: ReviewPolicy,
+           sub: Submission, body: bytes, content_type: str) -> Case:
     """Take in one message. Replays of the same key and content return the case they made."""
     raw = archive.put(partner_id, body, content_type)  # before the write: accepted means archived
     now = clock()
+    documents = [_archived(archive, partner_id, a, now, "claim-update" if sub.related else "submission")
+                 for a in sub.attachments]
     try:
         if sub.related:
-            return _amend(store, now, partner_id, sub, raw)
-        return _create(store, now, partner_id, sub, raw)
+            return _amend(store, now, partner_id, policy, sub, raw, documents)
+        return _create(store, now, partner_id, policy, sub, raw, documents)
     except DuplicateSubmission as dup:
         if dup.record.sha256 != sub.sha256:
             raise KeyReused("this identifier was already used for different content", sub.key_expression)
@@ -73,75 +105,205 @@ def submit(store: CaseStore, archive: Archive, clock: Clock, partner_id: str, su
         return case
 
 
-# What an appeal or re-opened case takes from the case it follows when its own message is thin
+def _archived(archive: Archive, partner_id: str, a: Attachment, now: datetime, via: str) -> Document:
+    if a.data is None:
+        return Document(title=a.title, content_type=a.content_type, url=a.url, received_at=now, via=via)
+    raw = archive.put(partner_id, a.data, a.content_type)
+    return Document(title=a.title, content_type=a.content_type, key=raw.key, sha256=raw.sha256, size=raw.size,
+                    received_at=now, via=via)
+
+
+# What an appeal or follow-up takes from the case it follows when its own message is thin
 # (an HL7 EHC^E04 names the invoice and little else).
 INHERITED = ("member", "patient_ref", "insurer_ref", "providers", "diagnoses", "items", "parties")
 
 
-def _create(store: CaseStore, now: datetime, partner_id: str, sub: Submission, raw: RawPayload,
-            original: Case | None = None, kind: Kind | None = None) -> Case:
+def _create(store: CaseRepository, now: datetime, partner_id: str, policy: ReviewPolicy, sub: Submission,
+            raw: RawPayload, documents: list[Document], original: Case | None = None,
+            kind: Kind | None = None) -> Case:
     draft = dict(sub.draft)
     kind = kind or (Kind.APPEAL if sub.appeal else sub.draft.kind)
     if original is not None:
         draft |= {f: getattr(original, f) for f in INHERITED
                   if not (draft[f].known if isinstance(draft[f], Member) else draft[f])}
-    pre_service = (original or sub.draft).kind is not Kind.CLAIM
+    # An appeal runs on the clock of what it appeals: pre-service, or payment (at any level).
+    service = service_of(kind)
+    pre_service = original.pre_service if service is None and original else service is not Service.POST_SERVICE
+    lob = sub.draft.line_of_business or (original.line_of_business if original else policy.line_of_business)
+    row = policy.row(lob, kind, sub.draft.priority, pre_service)
     case = Case(
-        **{**draft, "kind": kind},
+        **{**draft, "kind": kind, "line_of_business": lob},
         id=rules.new_case_id(now),
         partner_id=partner_id,
         received_at=now,
-        due_at=rules.due_at(kind, sub.draft.priority, now, pre_service),
+        due_at=row.due_at(now, policy.time_zone),
+        pre_service=pre_service,
         original_case_id=original.id if original else None,
+        appealed_kind=(original.appealed_kind or original.kind) if original and kind is Kind.APPEAL else None,
+        documents=documents,
         raw=raw,
     )
-    store.create(case, sub, rules.event(now, "received", kind=kind.value, priority=case.priority.value,
-                                        original_case_id=case.original_case_id, raw=raw.key))
+    store.create(case, sub, Event(
+        at=now, type="received", actor=Actor(id=partner_id, role=Role.PARTNER), to_status=case.status,
+        detail={"kind": kind.value, "priority": case.priority.value, "original_case_id": case.original_case_id,
+                "raw": raw.key, "clock": row.source}))
     return case
 
 
-def _amend(store: CaseStore, now: datetime, partner_id: str, sub: Submission, raw: RawPayload) -> Case:
-    """An update, cancel, resubmission or appeal naming an earlier claim."""
+def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: ReviewPolicy, sub: Submission,
+           raw: RawPayload, documents: list[Document]) -> Case:
+    """An update, cancel, resubmission, follow-up or appeal naming an earlier claim."""
     if (record := store.find_submission(partner_id, sub.key.key)) is not None:
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
     original = store.find_latest(partner_id, sub.related, sub.draft.kind.value)
     if original is None or (sub.intent is Intent.CANCEL and original.kind is not sub.draft.kind):
         raise UnknownRelated("the related claim is not known", sub.related_expression)
-    if sub.intent is Intent.CANCEL:
-        changed, what = rules.cancel(original), "cancelled"
-    elif sub.appeal or (original.status is Status.DECIDED and sub.intent is Intent.UPDATE):
-        return _create(store, now, partner_id, sub, raw, original=original, kind=Kind.APPEAL)
-    elif sub.intent is Intent.RESUBMIT and not original.is_open:
-        return _create(store, now, partner_id, sub, raw, original=original)  # re-opened as a new case
-    else:
-        changed, what = rules.apply_update(original, sub.draft.items), "updated"
+    partner = Actor(id=partner_id, role=Role.PARTNER)
+
+    def new_case(kind: Kind | None = None) -> Case:
+        return _create(store, now, partner_id, policy, sub, raw, documents, original=original, kind=kind)
+
+    if sub.appeal:
+        return new_case(Kind.APPEAL)
+    if sub.intent is Intent.FOLLOW_UP:  # X12 1322 "4" extension, "R" renewal: a new request
+        return new_case()
+    if sub.intent is not Intent.CANCEL and not original.is_open:
+        if sub.intent is Intent.UPDATE and original.status is Status.DECIDED and rules.is_adverse(original):
+            return new_case(Kind.APPEAL)  # an update of a denial contests it
+        if sub.intent is not Intent.UPDATE or original.status is Status.DECIDED:
+            return new_case()  # a revision or resubmission of a closed request is a new request
+    changed, events = _apply_message(original, sub, documents, partner, policy, now, raw)
     changed = changed.model_copy(update={
-        "version": original.version + 1,
         # The answer names the request just received.
         "claim_ref": sub.draft.claim_ref or original.claim_ref,
         "submission_id": sub.draft.submission_id or original.submission_id,
         "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
+        "version": original.version + 1,
     })
-    store.replace(changed, original.version, rules.event(now, what, status=changed.status.value, raw=raw.key), sub)
+    store.replace(changed, original.version, events, sub)
     return changed
 
 
-def decide(store: CaseStore, clock: Clock, partner_id: str, case_id: str, expected_version: int,
-           decisions: list[dict], period: Period | None = None) -> Case:
-    case = get_case(store, partner_id, case_id)
-    if case.version != expected_version:
-        raise StaleVersion("the case has changed since this version; re-read it and retry", "version")
-    now = clock()
-    decided = rules.decide(case, decisions, now, period)
-    decided = decided.model_copy(update={"version": case.version + 1})
-    store.replace(decided, expected_version, rules.event(
-        now, "determination", status=decided.status.value,
-        items={str(i.sequence): i.determination.decision.value for i in decided.items if i.determination},
-    ))
-    return decided
+def _apply_message(case: Case, sub: Submission, documents: list[Document], partner: Actor, policy: ReviewPolicy,
+                   now: datetime, raw: RawPayload) -> tuple[Case, list[Event]]:
+    """A cancel, or an update of an open case: items, priority, documents; one event for each change."""
+    if sub.intent is Intent.CANCEL:
+        if case.status is Status.CANCELLED:
+            return case, [Event(at=now, type="cancel-repeated", actor=partner, detail={"raw": raw.key})]
+        changed, event = lifecycle.transition(case, "cancel", partner, now, items=rules.cancelled_items(case))
+        return changed, [event.model_copy(update={"detail": {"raw": raw.key}})]
+    items = rules.apply_update(case, sub.draft.items)
+    if not any(not i.cancelled for i in items):  # nothing left to review
+        changed, event = lifecycle.transition(case, "cancel", partner, now, "every item was cancelled",
+                                              items=rules.cancelled_items(case))
+        return changed, [event]
+    changed, event = lifecycle.transition(case, "update", partner, now, event_type="updated", items=items)
+    events = [event.model_copy(update={"detail": {"raw": raw.key}})]
+    if sub.draft.priority is not case.priority:
+        changed, event = lifecycle.change_priority(changed, sub.draft.priority, "changed by the requester's update",
+                                                   partner, policy, now)
+        events.append(event)
+    if documents:
+        changed, event = lifecycle.receive_information(changed, documents, partner, now)
+        events.append(event)
+    return changed.model_copy(update={"version": case.version + 1}), events
 
 
-def get_case(store: CaseStore, partner_id: str, case_id: str) -> Case:
+# ---- review ---------------------------------------------------------------------------------
+
+@dataclass
+class Review:
+    """The ports the reviewer use cases need."""
+
+    cases: CaseRepository
+    views: CaseViews
+    reviewers: ReviewerDirectory
+    archive: Archive
+    clock: Clock
+    policy_of: PolicyOf
+
+
+def _reviewer_role(caller: Caller) -> None:
+    if not caller.roles & {Role.REVIEWER, Role.PHYSICIAN_REVIEWER, Role.SUPERVISOR}:
+        raise Forbidden("the review API is for reviewers, physician reviewers and supervisors")
+
+
+def _load(review: Review, case_id: str) -> Case:
+    case = review.cases.get(case_id)
+    if case is None:
+        raise NotFound("no such case")
+    return case
+
+
+def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) -> Case:
+    """Carry out one reviewer command on the case at the version the caller read."""
+    _reviewer_role(caller)
+    case = _load(review, case_id)
+    if case.version != command.version:
+        raise StaleVersion(f"the case is at version {case.version}; re-read it and retry", "version")
+    now = review.clock()
+    match command:
+        case cmd.Assign():
+            changed, event = lifecycle.assign(case, caller, command, review.reviewers.get(command.reviewer), now)
+        case cmd.Start():
+            changed, event = lifecycle.start(case, caller, now)
+        case cmd.RequestInformation():
+            changed, event = lifecycle.request_information(case, caller, command, now)
+        case cmd.ProvideInformation():
+            lifecycle.next_status(case, "information-received")
+            documents = [_archived(review.archive, case.partner_id, Attachment(
+                content_type=d.content_type, data=d.content, url=d.url, title=d.title), now, "reviewer-api")
+                for d in command.documents]
+            changed, event = lifecycle.receive_information(
+                case, documents, caller.acting_as(Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR), now)
+        case cmd.Decide():
+            changed, event = lifecycle.decide(case, caller, command, now)
+        case cmd.Extend():
+            changed, event = lifecycle.extend(case, caller, command, review.policy_of(case.partner_id), now)
+        case cmd.ChangePriority():
+            changed, event = lifecycle.reprioritise(case, caller, command, review.policy_of(case.partner_id), now)
+        case cmd.Reopen():
+            changed, event = lifecycle.reopen(case, caller, command, now)
+        case cmd.Withdraw():
+            changed, event = lifecycle.withdraw(case, caller, command, now)
+        case _:
+            raise TypeError(type(command).__name__)
+    review.cases.replace(changed, case.version, [event])
+    return changed
+
+
+@dataclass(frozen=True)
+class CaseView:
+    case: Case
+    history: list[Event]
+    appeals: list[str]  # ids of the cases that follow this one (appeals, follow-ups)
+
+
+def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
+    """A reviewer's read of a case: every one is logged (who, when) before anything is shown."""
+    _reviewer_role(caller)
+    case = _load(review, case_id)
+    review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(
+        Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR)))
+    followers = review.cases.find_all(case.partner_id, f"original:{case.id}")
+    return CaseView(case, review.views.history(case.id), [c.id for c in followers])
+
+
+def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessRecord], list[Event]]:
+    if Role.SUPERVISOR not in caller.roles:
+        raise Forbidden("the audit log is for supervisors")
+    case = _load(review, case_id)
+    return review.views.access_log(case.id), review.views.history(case.id)
+
+
+def worklist(review: Review, caller: Caller, query: WorklistQuery) -> Page:
+    _reviewer_role(caller)
+    return review.views.worklist(query)
+
+
+# ---- partners' own reads (FHIR) ---------------------------------------------------------------
+
+def get_case(store: CaseRepository, partner_id: str, case_id: str) -> Case:
     """A partner sees only its own cases; another partner's id is indistinguishable from none."""
     case = store.get(case_id)
     if case is None or case.partner_id != partner_id:
@@ -149,23 +311,58 @@ def get_case(store: CaseStore, partner_id: str, case_id: str) -> Case:
     return case
 
 
-def case_with_history(store: CaseStore, partner_id: str, case_id: str) -> tuple[Case, list[Event]]:
-    case = get_case(store, partner_id, case_id)
-    return case, store.history(case.id)
-
-
-def worklist(store: CaseStore, partner_id: str) -> list[Case]:
-    return store.worklist(partner_id, Status.PENDING_REVIEW.value)
-
-
-def find_cases(store: CaseStore, partner_id: str, key: str) -> list[Case]:
+def find_cases(store: CaseRepository, partner_id: str, key: str) -> list[Case]:
     return [c for c in store.find_all(partner_id, key) if c.partner_id == partner_id]
 
 
-def inquire(store: CaseStore, partner_id: str, member_keys: list[str], provider_ids: set[str]) -> list[Case]:
+def inquire(store: CaseRepository, partner_id: str, member_keys: list[str], provider_ids: set[str]) -> list[Case]:
     """PAS inquiry: the partner's cases for this member requested by this provider, newest first."""
     found = {c.id: c for k in member_keys for c in find_cases(store, partner_id, k)}
     matches = [c for c in found.values() if any(p.npi in provider_ids for p in c.providers if p.npi)]
     if not matches:
         raise NotFound("no request is known for this member and provider")
     return sorted(matches, key=lambda c: c.id, reverse=True)
+
+
+# ---- reviewers and reports --------------------------------------------------------------------
+
+def reviewers(review: Review, caller: Caller) -> list[Reviewer]:
+    _reviewer_role(caller)
+    return review.reviewers.all()
+
+
+def reviewer(review: Review, caller: Caller, reviewer_id: str) -> Reviewer:
+    """A profile; `me` is the caller's own (made from the token when no profile is kept yet)."""
+    _reviewer_role(caller)
+    if reviewer_id == "me":
+        return review.reviewers.get(caller.id) or Reviewer(id=caller.id, roles=sorted(caller.roles), npi=caller.npi)
+    found = review.reviewers.get(reviewer_id)
+    if found is None:
+        raise NotFound("no such reviewer")
+    return found
+
+
+def put_reviewer(review: Review, caller: Caller, profile: Reviewer) -> Reviewer:
+    if Role.SUPERVISOR not in caller.roles:
+        raise Forbidden("reviewer profiles are kept by supervisors")
+    if Role.PHYSICIAN_REVIEWER in profile.roles and not profile.npi:
+        raise Invalid("a physician reviewer must have an NPI", "npi", "required")
+    review.reviewers.put(profile)
+    return profile
+
+
+def prior_authorization_report(review: Review, caller: Caller, partners: list[str], start: date | None,
+                               end: date | None) -> dict:
+    """CMS-0057-F figures per partner and line of business, for decisions in [from, to] (whole days,
+    UTC; default: this calendar year to date)."""
+    if Role.SUPERVISOR not in caller.roles:
+        raise Forbidden("reports are for supervisors")
+    today = review.clock().date()
+    start, end = start or today.replace(month=1, day=1), end or today
+    if end < start:
+        raise Invalid("to is before from", "to")
+    since = datetime.combine(start, time.min, timezone.utc)
+    until = datetime.combine(end + timedelta(days=1), time.min, timezone.utc)
+    records = [r for p in partners for r in review.views.decisions(p, since, until)]
+    return {"report": "prior-authorization-metrics", "from": start.isoformat(), "to": end.isoformat(),
+            "rows": prior_authorization_metrics(records, decided_from=since, decided_to=until)}

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import copy
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
+
+from fhir_mappings.claim_to_case import submission_from_fhir
+from review.model import (Actor, Case, Code, Determination, InformationRequest, Period, RequestedInfo, Role,
+                          Status)
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 X12 = "https://codesystem.x12.org/005010/"
 BASE = "http://provider.example/fhir/"
+LOINC = "http://loinc.org"
+CPT = "http://www.ama-assn.org/go/cpt"
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 def _coding(system: str, code: str) -> dict:
@@ -86,3 +94,54 @@ def pas_bundle(the_claim: dict | None = None, identifier: str = "BND-1", **party
 
 def parameters(the_claim: dict) -> dict:
     return {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": the_claim}]}
+
+
+# Review cases, as the intake and the reviewers leave them
+
+
+def case(body: dict | None = None, **changes: Any) -> Case:
+    """A stored case as intake makes it from `body` (default: a one-item PAS Bundle), then `changes`."""
+    draft = submission_from_fhir(body or pas_bundle()).draft
+    known = {k: v for k, v in dict(draft).items() if v is not None}  # a case falls back on the partner's defaults
+    made = Case(**known, id="case1", partner_id="p", received_at=T0, due_at=T0 + timedelta(days=7))
+    return made.model_copy(update=changes)
+
+
+def physician(npi: str | None = "1234567893", id: str = "u-physician") -> Actor:
+    return Actor(id=id, role=Role.PHYSICIAN_REVIEWER, npi=npi)
+
+
+def reviewer(id: str = "u-reviewer") -> Actor:
+    return Actor(id=id, role=Role.REVIEWER)
+
+
+def determination(decision: str = "approved", **fields: Any) -> Determination:
+    return Determination(decision=decision, decided_at=fields.pop("decided_at", T0), **fields)
+
+
+def decided(the_case: Case, determinations: dict[int, Determination], status: Status = Status.DECIDED,
+            **changes: Any) -> Case:
+    """`the_case` with these determinations by item sequence; anything granted gets a preauth ref and
+    period, as review does."""
+    items = [i.model_copy(update={"determination": determinations.get(i.sequence, i.determination)})
+             for i in the_case.items]
+    if any(d.decision in ("approved", "partial", "modified") for d in determinations.values()):
+        changes = {"preauth_ref": "CBCASE1", "preauth_period": Period(start="2026-11-23", end="2027-02-21"),
+                   **changes}
+    return the_case.model_copy(update={"items": items, "status": status, "decided_at": T0, **changes})
+
+
+def wanted(text: str, loinc: str | None = None) -> RequestedInfo:
+    return RequestedInfo(code=Code(system=LOINC, code=loinc) if loinc else None, text=text)
+
+
+def information_request(*items: RequestedInfo, id: str = "ir1", due_by: date = date(2026, 12, 7),
+                        answered_at: datetime | None = None) -> InformationRequest:
+    return InformationRequest(id=id, items=list(items) or [wanted("Progress notes", "11506-3")], due_by=due_by,
+                              requested_at=T0, requested_by=reviewer(), answered_at=answered_at)
+
+
+def asking(the_case: Case, *requests: InformationRequest) -> Case:
+    """`the_case`, in information-requested with these requests (default: one unanswered)."""
+    return the_case.model_copy(update={"status": Status.INFORMATION_REQUESTED,
+                                       "information_requests": list(requests) or [information_request()]})

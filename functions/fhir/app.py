@@ -4,6 +4,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 
 from functions import http
+from functions.observability import entry_point
 from functions.fhir import claim, claim_response
 from fhir_mappings.capability import capability_statement
 
@@ -11,12 +12,10 @@ app = http.create_app()
 app.include_router(claim.router)
 app.include_router(claim_response.router)
 
-VERSION = "0.1.0"
-
 
 @app.get("/fhir/metadata")
 def metadata():
-    return http.fhir(200, capability_statement(http.base_url(app), VERSION, "2026-11-23"))
+    return http.fhir(200, capability_statement(http.base_url(app), http.VERSION, "2026-11-23"))
 
 
 @app.get("/healthz")
@@ -25,5 +24,6 @@ def health():
     return Response(200, "application/health+json", '{"status":"pass"}')
 
 
+@entry_point
 def lambda_handler(event, context):
     return http.resolve(app, event, context)

@@ -25,8 +25,8 @@ def claim_operation(operation: str):
 def submit():
     body = http.json_body(router)
     submission = submission_from_fhir(body)
-    svc = services()
-    case = cases.submit(svc.store, svc.archive, svc.clock, http.partner_id(router), submission,
+    svc, partner = services(), http.partner_id(router)
+    case = cases.submit(svc.store, svc.archive, svc.clock, partner, svc.partners().policy(partner), submission,
                         router.current_event.decoded_body.encode(), http.FHIR_JSON)
     http.logger.info("submission accepted", extra={"case_id": case.id, "kind": case.kind.value})
     return http.fhir(200, submit_response(case, http.base_url(router)))

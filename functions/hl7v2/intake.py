@@ -22,7 +22,7 @@ from review import services as cases
 from review.errors import Conflict, DomainError, KeyReused, NoItems, StaleVersion, UnknownRelated
 from review.model import Intent
 
-logger = Logger(service="claimbridge")
+
 CONTENT_TYPE = wire.CONTENT_TYPE
 KNOWN_TYPES = frozenset(t for t, _ in MESSAGES)
 
@@ -66,7 +66,8 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
         sub = submission_from_fhir(bundle, source="hl7v2", appeal=event.appeal, sha256=content_hash(text),
                                    intent=Intent.RESUBMIT if event.resubmit else None)
         svc = services()
-        case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, sub, payload, CONTENT_TYPE)
+        case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, svc.partners().policy(partner_id), sub,
+                            payload, CONTENT_TYPE)
         logger.info("hl7 message accepted", extra={"case_id": case.id, "event": f"{header.message_type}^{header.trigger}"})
         return ack.acknowledgments(header, "AA")
     except Refusal as refusal:

@@ -1,9 +1,11 @@
 """`claimbridge` command line: `claimbridge serve` runs the whole stack on this machine;
-`claimbridge send` sends HL7 v2 files to it (or to any MLLP listener or deployed endpoint)."""
+`claimbridge send` sends HL7 v2 files to it (or to any MLLP listener or deployed endpoint);
+`claimbridge token USER` prints a demo reviewer's bearer token for it."""
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import signal
 import sys
 import threading
@@ -13,6 +15,10 @@ from pathlib import Path
 import yaml
 
 DEFAULT_PARTNERS = Path(__file__).with_name("partners.yaml")
+DEFAULT_REVIEWERS = Path(__file__).with_name("reviewers.yaml")
+DEFAULT_URL = "http://127.0.0.1:8080"
+KEY_HELP = "the local user pool's signing key, made there if missing " \
+           "(default: $CLAIMBRIDGE_SIGNING_KEY, else ~/.claimbridge/local-signing-key.pem)"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--public-url", metavar="URL",
                        help="base URL clients reach the stack at, for absolute URLs in answers "
                             "(default: $PUBLIC_BASE_URL, else the listening address)")
+    serve.add_argument("--signing-key", metavar="PATH", help=KEY_HELP)
+    serve.add_argument("--monitor-interval", type=float, default=60.0, metavar="SECONDS",
+                       help="run the SLA monitor (the template's scheduled function) this often; 0 never (default 60)")
+    serve.add_argument("--reviewers", default=str(DEFAULT_REVIEWERS), metavar="PATH",
+                       help="demo reviewers YAML file (the local stand-in for the Cognito user pool)")
     send = commands.add_parser("send", help="send HL7 v2 files over MLLP or HTTP and tally the acknowledgments")
     send.add_argument("files", nargs="+", metavar="FILE", help="HL7 v2 message or batch file")
     target = send.add_mutually_exclusive_group()
@@ -36,12 +47,67 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--http", metavar="URL", help="base URL; each file is POSTed whole to URL/hl7v2")
     send.add_argument("--token", help="bearer token for --http (default $CLAIMBRIDGE_TOKEN)")
     send.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each answer")
+    token = commands.add_parser("token", help="print a demo reviewer's bearer token (a local user pool ID token)")
+    token.add_argument("user", metavar="USER", help="a username of the reviewers file, e.g. dr-demo")
+    token.add_argument("--url", metavar="BASE", help="ask the stack at BASE for it (default: sign with the signing "
+                                                     f"key when that file exists, else ask {DEFAULT_URL})")
+    token.add_argument("--signing-key", metavar="PATH", help=KEY_HELP.replace(", made there if missing", ""))
+    token.add_argument("--reviewers", default=str(DEFAULT_REVIEWERS), metavar="PATH",
+                       help="demo reviewers YAML file, when signing here")
     args = parser.parse_args(argv)
     if args.command == "send":
         from .send import run
 
         return run(args)
+    if args.command == "token":
+        return print_token(args)
     return serve_forever(args)
+
+
+def print_token(args: argparse.Namespace) -> int:
+    """The token alone on stdout, so `-H "Authorization: Bearer $(claimbridge token dr-demo)"` works."""
+    try:
+        if args.url:
+            token = _token_from_stack(args.url, args.user)
+        else:
+            from .identity import LocalUserPool, default_key_path
+
+            key = Path(args.signing_key) if args.signing_key else default_key_path()
+            if key.exists():  # the key the stack signs with: no need for the stack to be up
+                token = LocalUserPool(args.reviewers, key).token(args.user)
+            else:
+                try:
+                    token = _token_from_stack(DEFAULT_URL, args.user)
+                except OSError as err:
+                    raise OSError(f"no signing key at {key}, and {err}") from None
+    except LookupError as err:  # an unknown reviewer
+        print(f"claimbridge: {err}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as err:  # no stack to ask, or a key file that is not a key
+        print(f"claimbridge: no token: {err}", file=sys.stderr)
+        return 1
+    print(token)
+    return 0
+
+
+def _token_from_stack(base: str, user: str) -> str:
+    import urllib.error
+
+    request = urllib.request.Request(f"{base.rstrip('/')}/local/token", json.dumps({"username": user}).encode(),
+                                     {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)["id_token"]
+    except urllib.error.HTTPError as err:
+        try:
+            reason = json.load(err)["issue"][0]["diagnostics"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            reason = f"{base} answered {err.code}"
+        if err.code == 404:
+            raise LookupError(reason) from None
+        raise OSError(reason) from None
+    except urllib.error.URLError as err:
+        raise OSError(f"cannot reach {base}: {err.reason}") from None
 
 
 def serve_forever(args: argparse.Namespace) -> int:
@@ -56,7 +122,14 @@ def serve_forever(args: argparse.Namespace) -> int:
         return 2
     try:
         stack = LocalStack(args.host, args.port, str(partners), mllp_port=args.mllp_port, data_dir=args.data_dir,
-                           public_url=args.public_url).start()
+                           public_url=args.public_url, signing_key=args.signing_key, reviewers_file=args.reviewers,
+                           monitor_interval=args.monitor_interval or None)
+        stack.user_pool.jwks()
+    except (OSError, ValueError) as err:
+        print(f"claimbridge: the local user pool: {err}", file=sys.stderr)
+        return 1
+    try:
+        stack.start()
     except OSError as err:
         print(f"claimbridge: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
         return 1
@@ -69,6 +142,10 @@ def serve_forever(args: argparse.Namespace) -> int:
         print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}{kept}", flush=True)
     if demo_token:
         print(f"demo partner token: {demo_token}", flush=True)
+    if reviewers := list(stack.user_pool.reviewers):
+        same_key = f" --signing-key {args.signing_key}" if args.signing_key else ""
+        print(f"demo reviewers: {', '.join(reviewers)}; a bearer token for one: "
+              f"claimbridge token {reviewers[0]}{same_key}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -1,8 +1,9 @@
-"""Two fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
+"""Three fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
 
 Why: moto is built for test cases that reset it every few requests. Left running as the local
 stack's store, two of its habits made every request cost more than the one before and kept every
-byte it ever held (measured: 120 MB -> 1.8 GB RSS over 128 `$submit`s, requests from 0.1 s to 1 s):
+byte it ever held (measured: 120 MB -> 1.8 GB RSS over 128 `$submit`s, requests from 0.1 s to 1 s),
+and a third made every Query cost in proportion to the table:
 
 1. `DynamoDBBackend.transact_write_items` backs up, before it starts, a `copy.deepcopy` of the
    *whole table* once per item of the transaction (so that it can roll back a cancelled one).
@@ -14,28 +15,57 @@ byte it ever held (measured: 120 MB -> 1.8 GB RSS over 128 `$submit`s, requests 
    `reset_model_data()` empties it, and nothing calls that in a server that is never reset.
    Fix: don't track.
 
+3. `Table.query` finds a query's items by sorting every item of the table (`all_items()`) and
+   keeping those of the asked partition, for an index (then sorting those in index order) and for
+   the table alike. A first worklist page of 50 cost what the table costs to sort.
+   Fix: keep, for each index of a table, every partition's items (moto's own objects) in the order
+   moto's Query returns them, with bisect over key tuples; a Query is then answered by moto's own
+   `Table.query`, shown only the items its page can reach (`IndexOrder.reachable`). The orders are
+   kept where moto writes an item: `Table.put_item` and `Table.delete_item` (every put and delete
+   goes through them: PutItem, BatchWriteItem, transactions, PartiQL, imports, UpdateItem of a new
+   item), `DynamoDBBackend.update_item` (the one place an item is changed in place) and
+   `TouchedItems.restore` below. A table's orders are built from its items when one of its indexes
+   is first queried (so a restart's journal replay, a restored table or a new index need nothing),
+   rebuilt when an index's definition changes, and dropped if ever found out of step.
+   A Query on the table itself is shown its one partition.
+
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
-off. Here, so as not to copy moto's method, (1) wraps it: in moto's DynamoDB module a table's
-"deep copy" is the table itself, and the wrapper restores the touched items when the original
-raises. `apply()` refuses any other moto version: pyproject.toml pins the one these were tested
-against, and tests/integration/test_embedded_store.py fails if either fix is removed.
+off; (3) would keep items per partition in index order inside `Table`. Here, so as not to copy
+moto's methods, (1) and (3) wrap them: in moto's DynamoDB module a table's "deep copy" is the table
+itself, and the wrapper restores the touched items when the original raises; a Query's wrapper
+hands moto's `Table.query` a view of the table whose `all_items()` is the reachable items.
+`apply()` refuses any other moto version: pyproject.toml pins the one these were tested against;
+tests/integration/test_embedded_store.py fails if (1) or (2) is removed, and
+tests/integration/test_moto_index_fix.py if (3) is, or if its answers ever differ from moto's.
 """
 from __future__ import annotations
 
 import copy
+import functools
+import logging
+from bisect import bisect_left, bisect_right
+from operator import itemgetter
 from typing import Any
 
 MOTO_VERSION = "5.2.5"
 _applied = False
+ORDERS = "_claimbridge_index_orders"  # where a moto Table keeps its IndexOrders (fix 3)
+# moto refuses an item whose attributes pass this size (LimitedSizeDict); a Query page stops at 1 MB.
+ITEM_SIZE_LIMIT = 405_000
+RESULT_SIZE_LIMIT = 1_000_000
+ORDERED_TYPES = frozenset({"S", "N"})  # key types whose values order as moto compares them
+
+logger = logging.getLogger("claimbridge.embedded")
 
 
 def apply() -> None:
-    """Install both fixes (idempotent). Call before the embedded endpoint serves a request."""
+    """Install the three fixes (idempotent). Call before the embedded endpoint serves a request."""
     global _applied
     import moto
     from moto.core.common_models import BaseModel
     from moto.dynamodb import models as dynamodb_models
+    from moto.dynamodb.models.table import Table
 
     if _applied:
         return
@@ -48,6 +78,10 @@ def apply() -> None:
     dynamodb_models.copy = _TablesByReference  # type: ignore[attr-defined]
     backend = dynamodb_models.DynamoDBBackend
     backend.transact_write_items = _rolled_back_by_item(backend.transact_write_items)
+    Table.put_item = _reordered_after_put(Table.put_item)  # type: ignore[method-assign]
+    Table.delete_item = _reordered_after_delete(Table.delete_item)  # type: ignore[method-assign]
+    backend.update_item = _reordered_after_update(backend.update_item)  # type: ignore[method-assign]
+    Table.query = _query_shown_reachable_items(Table.query)  # type: ignore[method-assign]
     _applied = True
 
 
@@ -115,5 +149,392 @@ class TouchedItems:
                 holder[slot] = item
             if range_key is not None and not table.items[hash_key]:
                 del table.items[hash_key]
+            reorder(table, hash_key, range_key)
         for shard, length in self.streams.values():
             del shard.items[length:]  # the cancelled writes' records, as if never written
+
+
+# Fix 3: index orders.
+
+class TableOrders:
+    """A table's IndexOrders by index name, and the item dict they were built from."""
+
+    def __init__(self, table: Any):
+        self.items = table.items  # moto replaces it only when it restores a table: then they are rebuilt
+        self.indexes: dict[str, IndexOrder] = {}
+
+    def __deepcopy__(self, memo: dict) -> None:
+        return None  # a backup's copy of the table builds its own if it is ever queried
+
+
+class IndexOrder:
+    """One index of one table: per index hash value, its items in moto's Query order, with their keys.
+
+    `attrs` are the attributes moto's Query sorts an index by (its hash key, its range key, the
+    table's keys: `Table._generate_attr_to_sort_by`); an item's key is the tuple of their values,
+    unique since it holds the table's key. An item belongs to the index when it has every attribute
+    of the index's schema, as moto's Query decides. Keys hold values (str or Decimal), not moto's
+    DynamoTypes, which an update may change in place.
+    """
+
+    def __init__(self, shape: tuple, items: Any):
+        self.shape = shape
+        self.hash_attr, self.range_attr, self.attrs, self.types = shape
+        self.partitions: dict[Any, tuple[list[tuple], list[Any]]] = {}
+        self.placed: dict[tuple, tuple] = {}  # table key (hash, range DynamoTypes) -> index key
+        # Items whose index range key (or a table key) has another type than declared: moto would
+        # compare them with the others, and may raise; while there are any, moto answers alone.
+        self.misfits: set[tuple] = set()
+        by_partition: dict[Any, list[tuple[tuple, Any]]] = {}
+        for item in items:
+            table_key = (item.hash_key, item.range_key)
+            key = self.key_of(item)
+            if key is _MISFIT:
+                self.misfits.add(table_key)
+            elif key is not None:
+                by_partition.setdefault(key[0], []).append((key, item))
+                self.placed[table_key] = key
+        for hash_value, members in by_partition.items():
+            members.sort(key=itemgetter(0))
+            self.partitions[hash_value] = ([key for key, _ in members], [item for _, item in members])
+
+    def key_of(self, item: Any) -> Any:
+        """The item's key in this index; None if it is not in it (or can never match a query that
+        comes here: a hash value of another type); _MISFIT if moto would still order it."""
+        values = item.attrs
+        if self.hash_attr not in values or (self.range_attr is not None and self.range_attr not in values):
+            return None
+        if values[self.hash_attr].type != self.types[0]:
+            return None
+        key = []
+        for attr, declared in zip(self.attrs, self.types):
+            value = values.get(attr)
+            if value is None or value.type != declared:
+                return _MISFIT
+            key.append(value.cast_value)
+        return tuple(key)
+
+    def place(self, table_key: tuple, item: Any) -> None:
+        """The item now at this table key (None: no item) takes the place of what was there."""
+        old = self.placed.pop(table_key, None)
+        if old is not None:
+            keys, items = self.partitions[old[0]]
+            i = bisect_left(keys, old)
+            if i == len(keys) or keys[i] != old:
+                raise LookupError(f"an item of the index is not where it was put: {old}")
+            del keys[i], items[i]
+            if not keys:
+                del self.partitions[old[0]]
+        self.misfits.discard(table_key)
+        key = None if item is None else self.key_of(item)
+        if key is _MISFIT:
+            self.misfits.add(table_key)
+        elif key is not None:
+            keys, items = self.partitions.setdefault(key[0], ([], []))
+            i = bisect_left(keys, key)
+            keys.insert(i, key)
+            items.insert(i, item)
+            self.placed[table_key] = key
+
+    def reachable(self, hash_value: Any, range_comparison: str | None, range_values: list,
+                  limit: int | None, exclusive_start_key: dict | None, forward: bool) -> list | None:
+        """The items moto's Query loop would look at for this page, in index order; None if this
+        query is not one worked out here (moto then looks at the whole table, as it always did).
+
+        moto's loop skips what comes before the start key, keeps the items that pass the range
+        condition until it has `limit`, and returns a LastEvaluatedKey if it then meets any item,
+        or if an item would take the page past 1 MB. Items in index order that fail the range
+        condition before the passing ones change nothing (none is 1 MB), so are left out; after
+        them, one is shown, and all of them if the page's size leaves room for a break on size.
+        """
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        if hash_value.type != self.types[0]:
+            return None
+        keys, items = self.partitions.get(hash_value.cast_value, ((), ()))
+        lo, hi = self.range_span(keys, range_comparison, range_values)
+        if exclusive_start_key is not None:
+            start = []
+            for attr, declared in zip(self.attrs, self.types):
+                value = DynamoType(exclusive_start_key[attr])
+                if value.type != declared:
+                    return None
+                start.append(value.cast_value)
+            if forward:
+                lo = max(lo, bisect_right(keys, tuple(start)))
+            else:
+                hi = min(hi, bisect_left(keys, tuple(start)))
+        if hi <= lo:
+            return []
+        if forward:
+            end = hi if limit is None else min(hi, lo + limit + 1)
+            shown = items[lo:end]
+            if end == hi < len(keys):  # moto goes on past the matching items
+                shown += items[hi:] if _may_reach_size_limit(shown) else items[hi:hi + 1]
+        else:
+            begin = lo if limit is None else max(lo, hi - limit - 1)
+            shown = items[begin:hi]
+            if begin == lo > 0:
+                shown = (items[:lo] if _may_reach_size_limit(shown) else items[lo - 1:lo]) + shown
+        return shown
+
+    def range_span(self, keys: Any, comparison: str | None, values: list) -> tuple[int, int]:
+        """[lo, hi): the items of a partition whose range key passes moto's range comparison."""
+        if comparison is None:
+            return 0, len(keys)
+        if self.range_attr is None or any(v.type != self.types[1] for v in values):
+            raise _NotHere
+        bounds = [v.cast_value for v in values]
+        by_range = itemgetter(1)
+
+        def first_at_least(value: Any) -> int:
+            return bisect_left(keys, value, key=by_range)
+
+        def first_above(value: Any) -> int:
+            return bisect_right(keys, value, key=by_range)
+
+        if comparison == "BETWEEN" and len(bounds) == 2:
+            lo = first_at_least(bounds[0])
+            return lo, max(lo, first_above(bounds[1]))
+        if len(bounds) != 1:
+            raise _NotHere
+        bound = bounds[0]
+        if comparison == "=":
+            return first_at_least(bound), first_above(bound)
+        if comparison == "<":
+            return 0, first_at_least(bound)
+        if comparison == "<=":
+            return 0, first_above(bound)
+        if comparison == ">":
+            return first_above(bound), len(keys)
+        if comparison == ">=":
+            return first_at_least(bound), len(keys)
+        if comparison == "BEGINS_WITH" and self.types[1] == "S":
+            lo = first_at_least(bound)  # the strings with this prefix follow it, together
+            return lo, bisect_left(keys, True, lo=lo, key=lambda key: not key[1].startswith(bound))
+        raise _NotHere
+
+
+_MISFIT = object()
+
+
+class _NotHere(Exception):
+    """A query moto answers alone."""
+
+
+def _may_reach_size_limit(page: list) -> bool:
+    """Could one more item (at most ITEM_SIZE_LIMIT) take a page holding these past 1 MB?"""
+    size = 0
+    for item in page:
+        size += item.size()
+        if size > RESULT_SIZE_LIMIT - ITEM_SIZE_LIMIT:
+            return True
+    return False
+
+
+def index_shape(table: Any, index: Any) -> tuple | None:
+    """(hash attr, range attr or None, sort attrs, their declared types) as moto's Query orders the
+    index; None for what is not kept here (multi-attribute keys, keys not of type S or N)."""
+    from moto.dynamodb.models.table import GlobalSecondaryIndex
+
+    hashes = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"]
+    ranges = [k["AttributeName"] for k in index.schema if k["KeyType"] == "RANGE"]
+    if len(hashes) != 1 or len(ranges) > 1:
+        return None
+    if ranges:
+        order_range = ranges[0]
+    elif isinstance(index, GlobalSecondaryIndex) and table.range_key_attr:
+        order_range = table.range_key_attr
+    else:
+        order_range = table.hash_key_attr
+    attrs = tuple(table._generate_attr_to_sort_by([hashes[0], table.hash_key_attr],
+                                                  [order_range, table.range_key_attr]))
+    declared = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
+    types = tuple(declared.get(attr) for attr in attrs)
+    if attrs[0] != hashes[0] or (ranges and attrs[1] != ranges[0]) or not ORDERED_TYPES.issuperset(types):
+        return None
+    return hashes[0], (ranges[0] if ranges else None), attrs, types
+
+
+def index_order(table: Any, index: Any) -> IndexOrder | None:
+    """The index's order, built from the table's items if it has none yet (or a stale one)."""
+    orders = table.__dict__.get(ORDERS)
+    if orders is None or orders.items is not table.items:
+        orders = table.__dict__[ORDERS] = TableOrders(table)
+    names = {i.name for i in table.all_indexes()}
+    for name in [name for name in orders.indexes if name not in names]:
+        del orders.indexes[name]  # a deleted index
+    shape = index_shape(table, index)
+    if shape is None:
+        return None
+    order = orders.indexes.get(index.name)
+    if order is None or order.shape != shape:
+        order = orders.indexes[index.name] = IndexOrder(shape, _every_item(table))
+    return None if order.misfits else order
+
+
+def _every_item(table: Any) -> Any:
+    for held in table.items.values():
+        if table.range_key_attr:
+            yield from held.values()
+        else:
+            yield held
+
+
+def reorder(table: Any, hash_key: Any, range_key: Any) -> None:
+    """After moto has (or may have) written this table key: every index order takes what is there now."""
+    orders = table.__dict__.get(ORDERS)
+    if not orders:
+        return
+    try:
+        if table.range_key_attr and range_key is None:
+            raise LookupError("a whole partition was written")  # moto's delete_item without a range key
+        held = table.items.get(hash_key)
+        item = held.get(range_key) if held is not None and table.range_key_attr else held
+        for order in orders.indexes.values():
+            order.place((hash_key, range_key), item)
+    except Exception:  # never fail the write: rebuild from the table when next queried
+        logger.warning("index orders of table %s dropped", table.name, exc_info=True)
+        del table.__dict__[ORDERS]
+
+
+def _table_key(table: Any, attrs: Any) -> tuple[Any, Any] | None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        return hash_key, (DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None)
+    except (KeyError, TypeError, IndexError):
+        return None  # moto refuses the request before it writes
+
+
+def _reordered_after_put(put_item: Any) -> Any:
+    @functools.wraps(put_item)
+    def put_item_reordered(table: Any, item_attrs: dict, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return put_item(table, item_attrs, *args, **kwargs)
+        finally:
+            key = _table_key(table, item_attrs) if table.__dict__.get(ORDERS) else None
+            if key is not None:
+                reorder(table, *key)
+
+    return put_item_reordered
+
+
+def _reordered_after_delete(delete_item: Any) -> Any:
+    @functools.wraps(delete_item)
+    def delete_item_reordered(table: Any, hash_key: Any, range_key: Any) -> Any:
+        try:
+            return delete_item(table, hash_key, range_key)
+        finally:
+            reorder(table, hash_key, range_key)
+
+    return delete_item_reordered
+
+
+def _reordered_after_update(update_item: Any) -> Any:
+    @functools.wraps(update_item)
+    def update_item_reordered(backend: Any, table_name: str, key: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return update_item(backend, table_name, key, *args, **kwargs)
+        finally:
+            _reorder_updated(backend, table_name, key)
+
+    return update_item_reordered
+
+
+def _reorder_updated(backend: Any, table_name: str, key: Any) -> None:
+    """The table key moto's update_item changes in place, found as it finds it."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    try:
+        table = backend.get_table(table_name)
+    except Exception:
+        return  # moto raised before writing
+    if not table.__dict__.get(ORDERS):
+        return
+    try:
+        if table.hash_key_attr in key and table.range_key_attr in key:
+            hash_key, range_key = DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr])
+        elif table.hash_key_attr in key:
+            hash_key, range_key = DynamoType(key[table.hash_key_attr]), None
+        else:
+            hash_key, range_key = DynamoType(key), None
+    except Exception:
+        return  # moto raised before writing
+    if table.range_key_attr and range_key is None:
+        return  # moto refuses an update without the range key
+    reorder(table, hash_key, range_key)
+
+
+class _Showing:
+    """A table as moto's Table.query sees it, with only the items this query can reach."""
+
+    def __init__(self, table: Any, items: list):
+        self._table = table
+        self._items = items
+
+    def all_items(self) -> list:
+        return self._items
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+
+def _query_shown_reachable_items(query: Any) -> Any:
+    @functools.wraps(query)  # `Table.query.__wrapped__` is moto's own, for comparison
+    def query_shown_reachable_items(table: Any, hash_key: Any, range_comparison: str | None, range_objs: list,
+                                    limit: int | None, exclusive_start_key: dict | None, scan_index_forward: bool,
+                                    projection_expressions: Any, index_name: str | None = None,
+                                    consistent_read: bool = False, filter_expression: Any = None,
+                                    hash_key_conditions: list | None = None, range_key_conditions: list | None = None,
+                                    **filter_kwargs: Any) -> Any:
+        try:
+            if index_name:
+                items = _reachable_in_index(table, index_name, consistent_read, hash_key_conditions,
+                                            range_key_conditions, range_comparison, range_objs, limit,
+                                            exclusive_start_key, scan_index_forward, filter_kwargs)
+            else:
+                items = _partition(table, hash_key)
+        except Exception:  # a query moto refuses, or answers in its own way: let it
+            items = None
+        return query(table if items is None else _Showing(table, items), hash_key, range_comparison, range_objs,
+                     limit, exclusive_start_key, scan_index_forward, projection_expressions, index_name,
+                     consistent_read, filter_expression, hash_key_conditions=hash_key_conditions,
+                     range_key_conditions=range_key_conditions, **filter_kwargs)
+
+    return query_shown_reachable_items
+
+
+def _partition(table: Any, hash_key: Any) -> list | None:
+    """A table Query's items: its partition (moto keeps those of the hash key; it sorts them itself)."""
+    if hash_key is None:
+        return None
+    held = table.items.get(hash_key)
+    if held is None:
+        return []
+    return list(held.values()) if table.range_key_attr else [held]
+
+
+def _reachable_in_index(table: Any, index_name: str, consistent_read: bool, hash_key_conditions: list | None,
+                        range_key_conditions: list | None, range_comparison: str | None, range_objs: list,
+                        limit: Any, exclusive_start_key: Any, forward: bool, filter_kwargs: dict) -> list | None:
+    from moto.dynamodb.models.table import GlobalSecondaryIndex
+
+    index = next((i for i in table.all_indexes() if i.name == index_name), None)
+    if index is None or filter_kwargs or (consistent_read and isinstance(index, GlobalSecondaryIndex)):
+        return None  # moto's errors, or its QueryFilter (KeyConditions on other attributes)
+    if limit is not None and (type(limit) is not int or limit < 1):
+        return None
+    if exclusive_start_key is not None and not isinstance(exclusive_start_key, dict):
+        return None
+    order = index_order(table, index)
+    if order is None or not hash_key_conditions or len(hash_key_conditions) != 1:
+        return None
+    (hash_attr, hash_value), range_conditions = hash_key_conditions[0], range_key_conditions or []
+    if hash_attr != order.hash_attr or len(range_conditions) > 1:
+        return None
+    if range_comparison and range_conditions and range_conditions[0][0] != order.range_attr:
+        return None
+    return order.reachable(hash_value, range_comparison, range_objs, limit, exclusive_start_key,
+                           forward is not False)

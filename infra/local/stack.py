@@ -3,7 +3,8 @@
 - DynamoDB and S3 are moto's server on a free loopback port (unless CLAIMBRIDGE_DYNAMODB_ENDPOINT
   points elsewhere), with the tables and buckets of template.yaml.
 - HTTP requests become API Gateway REST proxy events, authorized by the template's own Lambda
-  authorizer and handed to the same handlers Lambda runs.
+  authorizer (partners) or by a local stand-in for its Cognito user pool (reviewers,
+  infra/local/identity.py), and handed to the same handlers Lambda runs.
 - Absolute URLs in answers come from PUBLIC_BASE_URL (the stack's own address unless set), and the
   forwarded-protocol headers are the stack's, as API Gateway's are: never the client's.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import ipaddress
 import json
 import logging
 import os
@@ -29,6 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from fhir_mappings.operation_outcome import operation_outcome
 
 from .embedded import EmbeddedAws
+from .identity import TOKEN_TTL, LocalUserPool, UnknownReviewer
 from .topology import Route, Topology
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
@@ -36,7 +39,11 @@ LISTEN_BACKLOG = 128
 logger = logging.getLogger("claimbridge.local")
 READ_TIMEOUT = 30.0  # seconds a connection may stall mid-request (or idle between requests) before it is closed
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT"}
+ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT",
+                 "sns": "CLAIMBRIDGE_SNS_ENDPOINT"}
+# Stand-ins for Cognito's own endpoints: served by the gateway itself, not routes of template.yaml.
+JWKS_PATH = "/.well-known/jwks.json"
+TOKEN_PATH = "/local/token"
 
 
 class LambdaContext:
@@ -59,10 +66,11 @@ def load_handler(dotted: str) -> Callable:
 class Gateway:
     """API Gateway REST API semantics over the template's routes."""
 
-    def __init__(self, topology: Topology, domain: str = "localhost"):
+    def __init__(self, topology: Topology, domain: str = "localhost", user_pool: LocalUserPool | None = None):
         self.topology = topology
         self.routes = topology.routes
         self.authorizer = topology.authorizer_handler
+        self.user_pool = user_pool  # without one, every user pool route answers 401
         self.domain = domain  # requestContext.domainName: the API's own name, as API Gateway reports it
         self.turns = Turns()
 
@@ -70,6 +78,8 @@ class Gateway:
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
         path = unquote(url.path)
+        if self.user_pool and (answer := self._user_pool_endpoint(method, path, body, source_ip)):
+            return answer
         route, params = self._match(method, path)
         if route is None:  # API Gateway answers an unrouted path or method this way
             return self.gateway_response("MISSING_AUTHENTICATION_TOKEN")
@@ -77,9 +87,17 @@ class Gateway:
             return self.gateway_response("REQUEST_TOO_LARGE")
         context = {}
         if route.authorized:
-            context = self._authorize(headers.get("Authorization") or headers.get("authorization"), route)
-            if context is None:
-                return self.gateway_response("UNAUTHORIZED")
+            authorization = headers.get("Authorization") or headers.get("authorization")
+            if self.topology.authorizer_type(route.authorizer) == "cognito":
+                claims = self.user_pool.claims_for(authorization) if self.user_pool else None
+                if claims is None:
+                    partner = self._authorize(authorization, route) is not None
+                    return self.partner_token_refusal() if partner else self.gateway_response("UNAUTHORIZED")
+                context = {"claims": claims}  # where a REST API puts a user pool's claims
+            else:
+                context = self._authorize(authorization, route)
+                if context is None:
+                    return self.gateway_response("UNAUTHORIZED")
         # API Gateway overwrites the forwarding headers with its own; so does this gateway.
         headers = {k: v for k, v in headers.items() if not k.lower().startswith("x-forwarded-")}
         headers |= {"X-Forwarded-Proto": "http", "X-Forwarded-For": source_ip}
@@ -114,6 +132,37 @@ class Gateway:
         status, headers, body = self.topology.gateway_response(kind)
         return status, headers, body.encode()
 
+    @staticmethod
+    def partner_token_refusal() -> tuple[int, dict[str, str], bytes]:
+        """A partner's token on a reviewer route. Local only: on AWS, API Gateway itself answers 401
+        there (to the user pool authorizer it is just not a JWT). Here the refusal says which door
+        the token opens, for the developer who took the demo partner token to /cases."""
+        return _outcome(403, "forbidden",
+                        "partner tokens are for the FHIR and HL7 APIs; this API takes reviewer tokens")
+
+    def _user_pool_endpoint(self, method: str, path: str, body: bytes,
+                            source_ip: str) -> tuple[int, dict[str, str], bytes] | None:
+        """The user pool's JWKS, and ID tokens for the demo reviewers without a login (what Cognito's
+        hosted sign-in would hand a browser); None for any other request."""
+        if method == "GET" and path == JWKS_PATH:
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.user_pool.jwks()).encode()
+        if method != "POST" or path != TOKEN_PATH:
+            return None
+        if not _is_loopback(source_ip):  # a token for anyone, for the asking: this machine only
+            return _outcome(403, "forbidden", "the local token endpoint answers this machine only")
+        try:
+            username = json.loads(body)["username"]
+            if not isinstance(username, str):
+                raise TypeError(username)
+        except (ValueError, KeyError, TypeError):
+            return _outcome(400, "invalid", 'the body is {"username": "<reviewer>"}')
+        try:
+            token = self.user_pool.token(username, TOKEN_TTL)
+        except UnknownReviewer as err:
+            return _outcome(404, "not-found", str(err))
+        return 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, \
+            json.dumps({"id_token": token, "token_type": "Bearer", "expires_in": TOKEN_TTL}).encode()
+
     def _event(self, route: Route, method: str, path: str, query: str, headers: dict[str, str], body: bytes,
                params: dict, authorizer: dict, source_ip: str) -> dict[str, Any]:
         pairs = parse_qsl(query, keep_blank_values=True)
@@ -143,6 +192,15 @@ class Gateway:
             "body": text,
             "isBase64Encoded": encoded,
         }
+
+
+def _outcome(status: int, code: str, diagnostics: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/fhir+json"}, json.dumps(operation_outcome(code, diagnostics)).encode()
+
+
+def _is_loopback(ip: str) -> bool:
+    address = ipaddress.ip_address(ip)
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 class Turns:
@@ -187,7 +245,9 @@ class Turns:
 class LocalStack:
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, partners_file: str | None = None,
                  topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
-                 public_url: str | None = None, read_timeout: float = READ_TIMEOUT):
+                 public_url: str | None = None, read_timeout: float = READ_TIMEOUT,
+                 signing_key: str | None = None, reviewers_file: str | None = None,
+                 monitor_interval: float | None = None):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
@@ -196,8 +256,12 @@ class LocalStack:
         self.data_dir = data_dir
         self.public_url = public_url
         self.read_timeout = read_timeout
+        # The reviewers' user pool; its key is made at start when missing (default ~/.claimbridge/).
+        self.user_pool = LocalUserPool(reviewers_file, signing_key)
+        self.monitor_interval = monitor_interval  # seconds between runs of the scheduled functions; None: never
         self._embedded: EmbeddedAws | None = None
         self._http: ThreadingHTTPServer | None = None
+        self._stopping = threading.Event()
         self.aws_endpoint: str | None = None
 
     @property
@@ -206,22 +270,51 @@ class LocalStack:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalStack:
+        self.user_pool.jwks()  # the signing key now: `claimbridge token` finds it, and a bad path fails first
         before = dict(os.environ)
         names = self._start_storage()
         os.environ.update(self.topology.environment(names))
         if self.partners_file:
             os.environ["PARTNERS_FILE"] = os.path.abspath(self.partners_file)
-        gateway = Gateway(self.topology)
+        gateway = Gateway(self.topology, user_pool=self.user_pool)
         self._http = _Server((self.host, self.port), _handler_for(gateway, self.read_timeout))
         gateway.domain = urlsplit(self.base_url).netloc
         # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
         os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
         # What start set (tables, endpoints, URL...), as it was before: stop() puts it back.
         self._environ_before = {k: before.get(k) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
+        self._seed_reviewers()
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
             self._mllp = _mllp_listener(self.host, self._mllp_port).start()
+        if self.monitor_interval:
+            threading.Thread(target=self._run_schedules, args=(gateway.turns,), daemon=True,
+                             name="claimbridge-schedules").start()
         return self
+
+    def _seed_reviewers(self) -> None:
+        """The demo reviewers' profiles (roles, NPI, conflicts), as supervisors keep them on AWS."""
+        from adapters.reviewers import DynamoReviewerDirectory
+        from functions.bootstrap import aws_client
+        from review.model import Conflicts, Reviewer, Role
+
+        directory = DynamoReviewerDirectory(aws_client("dynamodb", ENDPOINT_VARS["dynamodb"]), os.environ["CASES_TABLE"])
+        for user in self.user_pool.reviewers.values():
+            directory.put(Reviewer(id=user.sub, roles=[Role(g) for g in user.groups], npi=user.npi,
+                                   specialty=user.specialty, conflicts=Conflicts(**user.conflicts)))
+
+    def run_scheduled(self) -> list[Any]:
+        """Runs every scheduled function of the template once (the SLA monitor), as EventBridge would."""
+        event = {"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": {}}
+        return [load_handler(handler)(event, LambdaContext(name)) for name, handler in self.topology.schedules]
+
+    def _run_schedules(self, turns: Turns) -> None:
+        while not self._stopping.wait(self.monitor_interval):
+            try:
+                with turns.turn():
+                    self.run_scheduled()
+            except Exception as err:  # a failed run is retried at the next interval, as on AWS
+                logger.error("scheduled function failed: %s", type(err).__name__)
 
     @property
     def replayed(self) -> int:
@@ -233,6 +326,7 @@ class LocalStack:
         return self._mllp.port if self._mllp else None
 
     def stop(self) -> None:
+        self._stopping.set()
         if self._mllp:
             self._mllp.stop()
         if self._http:
@@ -259,7 +353,7 @@ class LocalStack:
 
         given = {logical: os.environ[var] for logical, var in self.topology.environment_refs().items()
                  if os.environ.get(var)}
-        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets}
+        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets, "sns": self.topology.topics}
         endpoints = {svc: os.environ.get(var) for svc, var in ENDPOINT_VARS.items()}
         embedded = [svc for svc, logicals in wanted.items()
                     if not endpoints[svc] and any(name not in given for name in logicals)]
@@ -291,6 +385,10 @@ class LocalStack:
                 names[logical] = f"claimbridge-{logical.lower()}"
                 if names[logical] not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
                     s3.create_bucket(Bucket=names[logical])
+        sns = boto3.client("sns", endpoint_url=endpoints["sns"])
+        for logical in self.topology.topics:
+            if logical not in names:  # the ARN, as !Ref gives it
+                names[logical] = sns.create_topic(Name=f"claimbridge-{logical}")["TopicArn"]
         return names
 
 

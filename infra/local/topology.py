@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -40,8 +40,12 @@ class Route:
     method: str
     path: str  # API Gateway resource path, e.g. /cases/{case_id}
     handler: str  # module.function
-    authorized: bool
+    authorizer: str | None  # the name in the Api's Auth.Authorizers; None for `Authorizer: NONE`
     function: str
+
+    @property
+    def authorized(self) -> bool:
+        return self.authorizer is not None
 
     @cached_property
     def pattern(self) -> re.Pattern:
@@ -87,14 +91,34 @@ class Topology:
     def buckets(self) -> list[str]:
         return list(self.resources("AWS::S3::Bucket"))
 
+    @property
+    def topics(self) -> list[str]:
+        return list(self.resources("AWS::SNS::Topic"))
+
+    @property
+    def schedules(self) -> list[tuple[str, str]]:
+        """(function logical id, handler) of every function run on a schedule."""
+        return [(name, fn["Properties"]["Handler"]) for name, fn in self.resources("AWS::Serverless::Function").items()
+                for event in (fn["Properties"].get("Events") or {}).values()
+                if event["Type"] in ("Schedule", "ScheduleV2")]
+
     def _api(self) -> dict:
         return next(iter(self.resources("AWS::Serverless::Api").values()))["Properties"]
 
     @property
     def authorizer_handler(self) -> str:
-        auth = self._api()["Auth"]
-        arn = auth["Authorizers"][auth["DefaultAuthorizer"]]["FunctionArn"]
+        """The handler of the Lambda (TOKEN) authorizer: the partners' bearer tokens."""
+        arn = next(spec["FunctionArn"] for spec in self._api()["Auth"]["Authorizers"].values() if "FunctionArn" in spec)
         return self.template["Resources"][arn["Fn::GetAtt"][0]]["Properties"]["Handler"]
+
+    def authorizer_type(self, name: str) -> Literal["token", "cognito"]:
+        """What a named authorizer is: "cognito", a user pool (UserPoolArn); "token", a Lambda (FunctionArn)."""
+        spec = self._api()["Auth"]["Authorizers"][name]
+        if "UserPoolArn" in spec:
+            return "cognito"
+        if "FunctionArn" in spec:
+            return "token"
+        raise ValueError(f"authorizer {name} is neither a user pool nor a Lambda authorizer")
 
     def gateway_response(self, kind: str) -> tuple[int, dict[str, str], str]:
         spec = self._api()["GatewayResponses"][kind]
@@ -103,21 +127,25 @@ class Topology:
 
     @property
     def routes(self) -> list[Route]:
-        routes = []
+        routes, default = [], self._api()["Auth"].get("DefaultAuthorizer", "NONE")
         for name, fn in self.resources("AWS::Serverless::Function").items():
             for event in (fn["Properties"].get("Events") or {}).values():
                 if event["Type"] != "Api":
                     continue
                 props = event["Properties"]
-                auth = (props.get("Auth") or {}).get("Authorizer")
+                auth = (props.get("Auth") or {}).get("Authorizer") or default
                 routes.append(Route(props["Method"].upper(), props["Path"], fn["Properties"]["Handler"],
-                                    auth != "NONE", name))
+                                    None if auth == "NONE" else auth, name))
         # Literal segments win over parameters, as in API Gateway.
         return sorted(routes, key=lambda r: r.path.count("{"))
 
     @property
     def _variables(self) -> dict:
-        return self.template["Globals"]["Function"]["Environment"]["Variables"]
+        """Globals, then each function's own variables: one process runs every function here."""
+        variables = dict(self.template["Globals"]["Function"]["Environment"]["Variables"])
+        for fn in self.resources("AWS::Serverless::Function").values():
+            variables |= ((fn["Properties"].get("Environment") or {}).get("Variables") or {})
+        return variables
 
     def _resource_of(self, value: Any) -> str | None:
         """The logical id an environment value names: `!Ref X`, or the `!Sub` that is X's own name."""
@@ -143,4 +171,4 @@ class Topology:
     def environment_refs(self) -> dict[str, str]:
         """Logical id -> the environment variable that names it (CasesTable -> CASES_TABLE)."""
         return {logical: k for k, v in self._variables.items() if (logical := self._resource_of(v))
-                and self.template["Resources"][logical]["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket")}
+                and self.template["Resources"][logical]["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SNS::Topic")}

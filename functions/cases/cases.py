@@ -1,0 +1,127 @@
+"""Cases: the worklist, a case with its links and history, its audit log, and the lifecycle commands."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
+from pydantic import BaseModel, Field
+
+from functions import http
+from functions.bootstrap import services
+from functions.observability import count, logger
+from review import commands as cmd
+from review import services as review
+from review.model import Actor, Case, Event, Kind, Priority, Status
+from review.views import MAX_PAGE, AccessRecord, Page, WorklistQuery
+
+router = Router()
+
+
+@router.get("/cases", summary="The worklist: open cases, soonest due first")
+def worklist(
+    status: Annotated[Status | None, Query()] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+    priority: Annotated[Priority | None, Query()] = None,
+    assignee: Annotated[str | None, Query(max_length=128)] = None,
+    partner: Annotated[str | None, Query(max_length=128)] = None,
+    due_before: Annotated[datetime | None, Query()] = None,
+    overdue: Annotated[bool, Query()] = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> Page:
+    svc = services()
+    if due_before is not None and due_before.tzinfo is None:
+        due_before = due_before.replace(tzinfo=timezone.utc)
+    if overdue:
+        due_before = min(filter(None, [due_before, svc.clock()]))
+    query = WorklistQuery(status=status, kind=kind, priority=priority, assignee=assignee, partner=partner,
+                          due_before=due_before, limit=limit, cursor=cursor)
+    return review.worklist(svc.review, http.caller(router), query)
+
+
+class Links(BaseModel):
+    original: str | None = Field(None, description="the case this one appeals or follows")
+    appeals: list[str] = Field([], description="cases that appeal or follow this one")
+
+
+class CaseDocument(BaseModel):
+    case: dict[str, Any] = Field(description="the review case (member, providers, items with determinations...)")
+    links: Links
+    history: list[Event]
+
+
+@router.get("/cases/<case_id>", summary="A case, its links and its history (the read is logged)")
+def read(case_id: str) -> CaseDocument:
+    view = review.read_case(services().review, http.caller(router), case_id)
+    return CaseDocument(case=_case(view.case), links=Links(original=view.case.original_case_id, appeals=view.appeals),
+                        history=view.history)
+
+
+class AuditLog(BaseModel):
+    access: list[AccessRecord]
+    changes: list[Event]
+
+
+@router.get("/cases/<case_id>/audit", summary="Who read the case and what changed it (supervisors)")
+def audit(case_id: str) -> AuditLog:
+    access, changes = review.audit(services().review, http.caller(router), case_id)
+    return AuditLog(access=access, changes=changes)
+
+
+def _case(case: Case) -> dict[str, Any]:
+    return case.model_dump(mode="json", exclude={"parties", "response_shape", "source"})
+
+
+def _run(case_id: str, command: cmd.Command) -> dict[str, Any]:
+    case = review.execute(services().review, http.caller(router), case_id, command)
+    logger.info("case changed", extra={"case_id": case.id, "command": type(command).__name__, "status": case.status.value})
+    return _case(case)
+
+
+@router.post("/cases/<case_id>/assignment", summary="Assign the case (supervisors: anyone; reviewers: themself)")
+def assign(case_id: str, command: Annotated[cmd.Assign, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/start", summary="assigned -> in-review")
+def start(case_id: str, command: Annotated[cmd.Start, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/information-request", summary="in-review -> information-requested")
+def request_information(case_id: str, command: Annotated[cmd.RequestInformation, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/information", summary="Documents received; back to in-review")
+def information(case_id: str, command: Annotated[cmd.ProvideInformation, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/determination", summary="in-review -> decided")
+def determination(case_id: str, command: Annotated[cmd.Decide, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/extension", summary="Extend the decision timeframe where the clock row allows")
+def extension(case_id: str, command: Annotated[cmd.Extend, Body()]) -> dict[str, Any]:
+    case = _run(case_id, command)
+    count("ClockExtensions", partner=case["partner_id"])
+    return case
+
+
+@router.post("/cases/<case_id>/priority", summary="Change the priority; due_at is recomputed from receipt")
+def priority(case_id: str, command: Annotated[cmd.ChangePriority, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/reopen", summary="decided -> in-review (supervisors, with a reason)")
+def reopen(case_id: str, command: Annotated[cmd.Reopen, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)
+
+
+@router.post("/cases/<case_id>/withdrawal", summary="The requester withdrew: -> withdrawn")
+def withdrawal(case_id: str, command: Annotated[cmd.Withdraw, Body()]) -> dict[str, Any]:
+    return _run(case_id, command)

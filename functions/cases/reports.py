@@ -1,0 +1,35 @@
+"""Reports: the CMS-0057-F prior authorization metrics, as JSON or CSV."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from functions import http
+from functions.bootstrap import services
+from review import services as review
+from review.errors import NotFound
+from review.metrics import metrics_csv
+
+router = Router()
+
+
+@router.get("/reports/<report>", summary="prior-authorization-metrics: the figures CMS-0057-F has payers publish")
+def report(
+    report: str,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    partner: Annotated[str | None, Query(max_length=128)] = None,
+) -> Any:
+    if report != "prior-authorization-metrics":
+        raise NotFound("no such report")
+    svc = services()
+    partners = [partner] if partner else sorted(svc.partners().partners)
+    rows = review.prior_authorization_report(svc.review, http.caller(router), partners, start, end)
+    accept = (router.current_event.headers or {}).get("accept") or (router.current_event.headers or {}).get("Accept") or ""
+    if "text/csv" in accept:
+        return Response(200, "text/csv; charset=utf-8", metrics_csv(rows["rows"]))
+    return http.json_response(rows)
