@@ -57,18 +57,39 @@ def aws_client(service: str, endpoint_env: str | None = None) -> Any:
     return boto3.client(service, endpoint_url=os.environ.get(endpoint_env or "") or None)
 
 
-def bootstrap() -> Services:
-    from adapters.archive import S3Archive
-    from adapters.case_store import DynamoCaseRepository
-    from adapters.case_views import DynamoCaseViews
-    from adapters.reviewers import DynamoReviewerDirectory
+class Lazy:
+    """An adapter built on first use: a function that never touches it (the authorizer, which needs
+    only the partner registry) never pays for its AWS client at cold start."""
 
-    dynamodb, table = aws_client("dynamodb", "CLAIMBRIDGE_DYNAMODB_ENDPOINT"), os.environ["CASES_TABLE"]
+    def __init__(self, build: Callable[[], Any]):
+        self._build, self._built = build, None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, name)
+
+
+def bootstrap() -> Services:
+    from functools import cache
+
+    @cache
+    def dynamodb() -> Any:
+        return aws_client("dynamodb", "CLAIMBRIDGE_DYNAMODB_ENDPOINT")
+
+    def adapter(module: str, name: str, client: Callable[[], Any], setting: str) -> Lazy:
+        def build() -> Any:
+            from importlib import import_module
+
+            return getattr(import_module(module), name)(client(), os.environ[setting])
+        return Lazy(build)
+
     return Services(
-        store=DynamoCaseRepository(dynamodb, table),
-        views=DynamoCaseViews(dynamodb, table),
-        reviewers=DynamoReviewerDirectory(dynamodb, table),
-        archive=S3Archive(aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT"), os.environ["ARCHIVE_BUCKET"]),
+        store=adapter("adapters.case_store", "DynamoCaseRepository", dynamodb, "CASES_TABLE"),
+        views=adapter("adapters.case_views", "DynamoCaseViews", dynamodb, "CASES_TABLE"),
+        reviewers=adapter("adapters.reviewers", "DynamoReviewerDirectory", dynamodb, "CASES_TABLE"),
+        archive=adapter("adapters.archive", "S3Archive", lambda: aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT"),
+                        "ARCHIVE_BUCKET"),
         alerts=Alerts(os.environ.get("SLA_ALERTS_TOPIC")),
         clock=utc_now,
     )

@@ -4,8 +4,14 @@ from __future__ import annotations
 import json
 
 
+def reviewer_claims(sub: str = "dr-demo", groups: str = "physician-reviewer", npi: str | None = "1234567893") -> dict:
+    """What API Gateway's Cognito authorizer hands a REST proxy integration: every value a string."""
+    return {"sub": sub, "cognito:username": sub, "cognito:groups": groups, "token_use": "id",
+            **({"custom:npi": npi} if npi else {})}
+
+
 def event(method: str, path: str, body=None, partner: str | None = "p1", content_type="application/fhir+json",
-          query=None, resource=None) -> dict:
+          query=None, resource=None, claims: dict | None = None) -> dict:
     text = body if isinstance(body, str) or body is None else json.dumps(body)
     headers = {"Host": "api.example", "Content-Type": content_type}
     return {
@@ -16,7 +22,7 @@ def event(method: str, path: str, body=None, partner: str | None = "p1", content
         "pathParameters": None, "body": text, "isBase64Encoded": False,
         "requestContext": {"stage": "v1", "requestId": "r1", "httpMethod": method, "path": f"/v1{path}",
                            "domainName": "api.example",
-                           "authorizer": {"partner_id": partner} if partner else None},
+                           "authorizer": {"claims": claims} if claims else ({"partner_id": partner} if partner else None)},
     }
 
 

@@ -5,13 +5,13 @@ OperationOutcome) is the UNAUTHORIZED gateway response in template.yaml.
 """
 from __future__ import annotations
 
-from adapters.partners import registry_from_environment
+from functions.bootstrap import services
 
 
 def lambda_handler(event, context):
     token = event.get("authorizationToken") or ""
     scheme, _, value = token.partition(" ")
-    partner = registry_from_environment().authenticate(value.strip() if scheme.lower() == "bearer" else None)
+    partner = services().partners().authenticate(value.strip() if scheme.lower() == "bearer" else None)
     if partner is None:
         raise Exception("Unauthorized")  # the exact message API Gateway maps to 401
     arn = event["methodArn"].split("/")

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from adapters.hl7v2.ack import generic_reject
 from functions import http
+from functions.observability import entry_point
 from functions.hl7v2.intake import CONTENT_TYPE, handle_message
 
 HL7_TYPES = frozenset({CONTENT_TYPE, "application/hl7-v2", "application/edi-hl7v2", "text/plain"})
@@ -25,5 +26,6 @@ def receive():
     return Response(200, CONTENT_TYPE, b"".join(answers).decode("utf-8", "replace"))
 
 
+@entry_point
 def lambda_handler(event, context):
     return app.resolve(event, context)

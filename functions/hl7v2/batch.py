@@ -9,13 +9,11 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import S3Event, event_source
 
 from functions.bootstrap import aws_client
 from functions.hl7v2.intake import CONTENT_TYPE, handle_message
-
-logger = Logger(service="claimbridge")
+from functions.observability import entry_point, logger
 INBOUND, OUTBOUND = "hl7/inbound/", "hl7/outbound/"
 
 
@@ -24,6 +22,7 @@ def s3():
     return aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT")  # once per cold start
 
 
+@entry_point
 @event_source(data_class=S3Event)
 def lambda_handler(event: S3Event, context) -> dict:
     written = []

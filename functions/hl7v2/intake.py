@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from aws_lambda_powertools import Logger
+from functions.observability import logger
 
 from adapters.hl7v2 import ack, wire
 from adapters.hl7v2.ack import Error, Header

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+import pytest
+
 from adapters import dynamo_keys as keys
+from review.errors import Invalid
 from fhir_mappings.claim_to_case import submission_from_fhir
-from review import rules
-from review.model import Case
+from review.model import Case, Determination, Event, Kind, Priority, Status
+from review.views import WorklistQuery
 from tests import factories as f
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -20,7 +23,7 @@ def make():
 
 def test_new_case_is_one_transaction_with_guarded_case_and_submission():
     case, sub = make()
-    request = keys.create_case_transaction("T", case, sub, rules.event(T0, "received"))
+    request = keys.create_case_transaction("T", case, sub, Event(at=T0, type="received"))
     puts = [i["Put"] for i in request["TransactItems"]]
     assert puts[keys.CASE_AT]["Item"]["PK"] == {"S": "CASE#c1"}
     assert puts[keys.CASE_AT]["ConditionExpression"] == "attribute_not_exists(PK)"
@@ -36,33 +39,78 @@ def test_new_case_is_one_transaction_with_guarded_case_and_submission():
 
 def test_identifiers_never_appear_in_keys():
     case, sub = make()
-    request = keys.create_case_transaction("T", case, sub, rules.event(T0, "received"))
+    request = keys.create_case_transaction("T", case, sub, Event(at=T0, type="received"))
     key_text = " ".join(i["Put"]["Item"]["PK"]["S"] + i["Put"]["Item"]["SK"]["S"] for i in request["TransactItems"])
     for secret in ("M-1", "CLM-1", "BND-1", "req-claim"):
         assert secret not in key_text
 
 
 def test_oversized_case_is_refused_before_any_write():
-    import pytest
-    from review.errors import Invalid
     case, _ = make()
     big = case.model_copy(update={"parties": [{"reference": "Patient/x", "fullUrl": "x", "resource": {"d": "x" * 400_000}}]})
     with pytest.raises(Invalid):
         keys.case_item(big)
 
 
-def test_open_case_is_on_the_sparse_worklist_and_closed_case_is_not():
+def test_open_case_is_on_every_worklist_index_and_a_closed_one_on_none():
     case, _ = make()
+    case = case.model_copy(update={"assignee": "dr-demo"})
     item = keys.case_item(case)
-    assert item["GSI1PK"] == {"S": "WORKLIST#p1#pending-review"}
-    assert item["GSI1SK"]["S"].startswith(T0.isoformat())
-    assert "GSI1PK" not in keys.case_item(rules.cancel(case))
+    due = "2026-11-23T12:00:00Z#c1"
+    assert (item["GSI1PK"], item["GSI1SK"]) == ({"S": "OPEN"}, {"S": due})
+    assert (item["GSI2PK"], item["GSI3PK"], item["GSI4PK"]) == (
+        {"S": "PARTNER#p1"}, {"S": "ASSIGNEE#dr-demo"}, {"S": "STATUS#received"})
+    closed = keys.case_item(case.model_copy(update={"status": Status.CANCELLED}))
+    assert not {"GSI1PK", "GSI1SK", "GSI2PK", "GSI3PK", "GSI4PK", "GSI5PK"} & set(closed)
 
 
-def test_replace_is_guarded_by_version():
+def test_decided_case_is_on_the_decisions_index_by_partner_and_month():
     case, _ = make()
-    request = keys.replace_case_transaction("T", case, 3, rules.event(T0, "determination"), None)
-    put = request["TransactItems"][0]["Put"]
-    assert put["ConditionExpression"] == "version = :expected"
-    assert put["ExpressionAttributeValues"] == {":expected": {"N": "3"}}
+    items = [i.model_copy(update={"determination": Determination(decision="approved", decided_at=T0)}) for i in case.items]
+    item = keys.case_item(case.model_copy(update={"status": Status.DECIDED, "decided_at": T0, "items": items}))
+    assert item["GSI5PK"] == {"S": "DECIDED#p1#2026-11"} and item["GSI5SK"] == {"S": "2026-11-23T12:00:00Z#c1"}
+    assert item["outcome"] == {"S": "approved"} and item["extended"] == {"BOOL": False} and "GSI1PK" not in item
+
+
+def test_replace_updates_in_place_guarded_by_version_and_removes_what_no_longer_applies():
+    case, _ = make()
+    request = keys.replace_case_transaction("T", case.model_copy(update={"status": Status.CANCELLED}), 3,
+                                            [Event(at=T0, type="cancel")], None)
+    update = request["TransactItems"][0]["Update"]
+    assert update["ConditionExpression"] == "#version = :expected"
+    assert update["ExpressionAttributeValues"][":expected"] == {"N": "3"}
+    removed = update["UpdateExpression"].split(" REMOVE ")[1].split(", ")
+    assert {update["ExpressionAttributeNames"][a] for a in removed} >= {"GSI1PK", "GSI1SK", "GSI2PK", "GSI4PK", "assignee"}
+    assert "sla" not in update["ExpressionAttributeNames"].values()  # the monitor's marks survive a rewrite
     assert len(request["TransactItems"]) == 2
+
+
+@pytest.mark.parametrize("query, index, key, filters", [
+    (WorklistQuery(), "Worklist", "OPEN", []),
+    (WorklistQuery(kind=Kind.APPEAL, priority=Priority.EXPEDITED), "Worklist", "OPEN", ["kind", "priority"]),
+    (WorklistQuery(status=Status.ASSIGNED, kind=Kind.CLAIM), "WorklistByStatus", "STATUS#assigned", ["kind"]),
+    (WorklistQuery(partner="p1", status=Status.IN_REVIEW), "WorklistByPartner", "PARTNER#p1", ["status"]),
+    (WorklistQuery(assignee="u1", partner="p1", priority=Priority.STANDARD), "WorklistByAssignee", "ASSIGNEE#u1",
+     ["priority"]),
+])
+def test_every_worklist_filter_is_a_query_on_the_most_selective_index(query, index, key, filters):
+    request = keys.worklist_query("T", query, 51)
+    assert request["IndexName"] == index and request["ExpressionAttributeValues"][":pk"] == {"S": key}
+    assert request["Limit"] == 51 and "Scan" not in str(request)
+    assert [request["ExpressionAttributeNames"][f"#{f}"] for f in filters] == filters
+    if filters:
+        assert request["FilterExpression"] == " AND ".join(f"#{f} = :{f}" for f in filters)
+    # partner/assignee filters are keys, never filters; the partner filter never lands on another index's rows
+    assert ("FilterExpression" in request) == bool(filters)
+
+
+def test_due_before_is_a_range_condition_on_the_due_key():
+    request = keys.worklist_query("T", WorklistQuery(due_before=T0), 10)
+    assert request["KeyConditionExpression"] == "#pk = :pk AND #due < :due"
+    assert request["ExpressionAttributeValues"][":due"] == {"S": "2026-11-23T12:00:00Z"}
+
+
+def test_a_closed_status_is_not_a_worklist_filter():
+    with pytest.raises(Invalid) as err:
+        keys.worklist_plan(WorklistQuery(status=Status.DECIDED))
+    assert err.value.expression == "status"

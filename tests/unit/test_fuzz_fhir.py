@@ -18,6 +18,7 @@ import hypothesis
 import pytest
 from hypothesis import given, note, strategies as st
 
+from adapters.partners import PartnerRegistry
 from adapters.memory import MemoryArchive, MemoryCaseStore
 from functions import bootstrap
 from functions.fhir import app as fhir_app
@@ -202,7 +203,8 @@ def requests(draw):
 
 def fresh_store() -> MemoryCaseStore:
     store = MemoryCaseStore()
-    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime(2026, 11, 23, tzinfo=timezone.utc))
+    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime(2026, 11, 23, tzinfo=timezone.utc),
+                                  partners=lambda: PartnerRegistry([], {}))
     bootstrap.override(lambda: services)
     assert call(fhir_app.lambda_handler, event("POST", "/fhir/Claim/$submit", STORED))[0] == 200
     return store

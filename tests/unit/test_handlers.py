@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from adapters.partners import PartnerRegistry
 from adapters.memory import MemoryArchive, MemoryCaseStore
 from functions import bootstrap
 from functions.authorizer import app as authorizer
@@ -13,14 +14,15 @@ from functions.cases import app as cases_app
 from functions.fhir import app as fhir_app
 from review.model import Case
 from tests import factories as f
-from tests.gateway import call, event
+from tests.gateway import call, event, reviewer_claims
 
 
 @pytest.fixture(autouse=True)
 def memory(monkeypatch):
     monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
     store = MemoryCaseStore()
-    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime(2026, 11, 23, tzinfo=timezone.utc))
+    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime(2026, 11, 23, tzinfo=timezone.utc),
+                                  partners=lambda: PartnerRegistry([], {}))
     bootstrap.override(lambda: services)
     yield store
     bootstrap.override(None)
@@ -62,8 +64,9 @@ def test_healthz_answers_without_a_token_or_storage():
 
 
 def test_fhir_json_content_type_passes_the_validating_resolver():
-    status, body = call(cases_app.lambda_handler, event("POST", "/cases/x/determination",
-                                                     {"version": 1, "decisions": [{"itemSequence": 1, "decision": "approved"}]}))
+    status, body = call(cases_app.lambda_handler, event(
+        "POST", "/cases/x/determination", {"version": 1, "decisions": [{"item_sequence": 1, "decision": "approved"}]},
+        claims=reviewer_claims()))
     assert status == 404 and body["issue"][0]["diagnostics"] == "no such case"  # reached the handler
 
 
@@ -106,6 +109,7 @@ def test_authorizer_maps_token_to_partner(tmp_path, monkeypatch):
     from adapters.partners import token_hash
     partners.write_text(f"partners:\n  - id: acme\n    token_sha256: [{token_hash('s3cret')}]\n")
     monkeypatch.setenv("PARTNERS_FILE", str(partners))
+    bootstrap.override(None)  # the real composition root: the registry from PARTNERS_FILE, nothing else built
     arn = "arn:aws:execute-api:us-east-1:1:api/v1/POST/fhir/Claim/$submit"
     policy = authorizer.lambda_handler({"authorizationToken": "Bearer s3cret", "methodArn": arn}, None)
     assert policy["context"] == {"partner_id": "acme"} and policy["principalId"] == "acme"

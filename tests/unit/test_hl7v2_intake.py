@@ -164,7 +164,7 @@ def test_modify_cancel_and_resubmit_follow_the_original(store):
     send(h.rqa("I08", ref="9"))
     [case] = store.cases.values()
     assert seg(send(h.rqa("I09", ref="9"))[0], "MSA")[1] == "AA"
-    assert store.cases[case.id].version == 2 and store.cases[case.id].status is Status.PENDING_REVIEW
+    assert store.cases[case.id].version == 2 and store.cases[case.id].status is Status.RECEIVED
     assert seg(send(h.rqa("I11", ref="9"))[0], "MSA")[1] == "AA"
     assert store.cases[case.id].status is Status.CANCELLED
     assert seg(send(h.rqa("I10", ref="9"))[0], "MSA")[1] == "AA"  # re-opens: a new case, linked
@@ -267,15 +267,20 @@ def test_unknown_request_is_located_at_the_field_that_names_it(store):
     assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[2] == "IVC^1^1" and seg(ack, "ERR")[3].startswith("204")
     send(h.ehc("E01", inv="6"))
     [ack] = send(h.ehc("E21", inv="6"))  # cancel *authorization* naming an invoice: not the same request
-    assert seg(ack, "MSA")[1] == "AE" and next(iter(store.cases.values())).status is Status.PENDING_REVIEW
+    assert seg(ack, "MSA")[1] == "AE" and next(iter(store.cases.values())).status is Status.RECEIVED
 
 
 def test_modify_after_a_decision_reopens_as_a_new_linked_prior_auth(store):
-    from review import services as cases
+    from review import commands as cmd, lifecycle
+    from review.model import Caller, Role
     send(h.rqa("I08", ref="21"))
     [case] = store.cases.values()
-    cases.decide(store, lambda: datetime(2026, 11, 24, tzinfo=timezone.utc), "acme", case.id, 1,
-                 [{"item_sequence": 1, "decision": "approved"}])
+    nurse, at = Caller(id="nurse-demo", roles=frozenset({Role.REVIEWER})), datetime(2026, 11, 24, tzinfo=timezone.utc)
+    case, _ = lifecycle.assign(case, nurse, cmd.Assign(version=1, reviewer="nurse-demo"), None, at)
+    case, _ = lifecycle.start(case, nurse, at)
+    case, event = lifecycle.decide(case, nurse, cmd.Decide(version=3, decisions=[
+        {"item_sequence": 1, "decision": "approved"}]), at)
+    store.replace(case, 1, [event])
     [ack] = send(h.rqa("I09", ref="21"))
     assert seg(ack, "MSA")[1] == "AA"
     reopened = next(c for c in store.cases.values() if c.id != case.id)
@@ -319,7 +324,7 @@ def test_archive_or_update_failure_is_ae_and_takes_nothing_in(store, monkeypatch
     [case] = store.cases.values()
     monkeypatch.setattr(store, "replace", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
     [ack] = send(h.rqa("I11"))
-    assert seg(ack, "MSA")[1] == "AE" and store.cases[case.id].status is Status.PENDING_REVIEW
+    assert seg(ack, "MSA")[1] == "AE" and store.cases[case.id].status is Status.RECEIVED
 
 
 # found by tests/unit/test_fuzz_hl7.py
