@@ -1,13 +1,14 @@
 """Small builders of FHIR request bodies, so each test states only what it is about."""
 from __future__ import annotations
 
+import base64
 import copy
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from fhir_mappings.claim_to_case import submission_from_fhir
-from review.model import (Actor, Case, Code, Determination, InformationRequest, Period, RequestedInfo, Role,
-                          Status)
+from review.model import (Actor, Caller, Case, Code, Conflicts, Determination, Document, InformationRequest, Period,
+                          RequestedInfo, Reviewer, Role, Status)
 
 PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 X12 = "https://codesystem.x12.org/005010/"
@@ -145,3 +146,45 @@ def asking(the_case: Case, *requests: InformationRequest) -> Case:
     """`the_case`, in information-requested with these requests (default: one unanswered)."""
     return the_case.model_copy(update={"status": Status.INFORMATION_REQUESTED,
                                        "information_requests": list(requests) or [information_request()]})
+
+
+def answered(request: InformationRequest, at: datetime = T0) -> InformationRequest:
+    return request.model_copy(update={"answered_at": at})
+
+
+# Clinical documents a request carries (PAS supportingInfo)
+
+
+def supporting_info(*documents: bytes, content_type: str = "application/pdf") -> list[dict]:
+    """Claim.supportingInfo with each document inline as a base64 valueAttachment."""
+    return [{"sequence": n, "category": _coding("http://hl7.org/us/davinci-pas/CodeSystem/PASSupportingInfoType",
+                                                "additionalInformation"),
+             "valueAttachment": {"contentType": content_type, "data": base64.b64encode(data).decode(),
+                                 "title": f"document {n}"}}
+            for n, data in enumerate(documents, start=1)]
+
+
+def document(title: str = "progress notes", via: str = "reviewer-api", at: datetime = T0) -> Document:
+    return Document(title=title, content_type="application/pdf", key=f"inbound/p/{title}", sha256="0" * 64, size=1,
+                    received_at=at, via=via)
+
+
+# Reviewers, as their tokens and the supervisors' profiles present them
+
+REVIEWER_NPI = "1245319599"
+
+
+def caller(id: str = "u-physician", *roles: Role | str, npi: str | None = None) -> Caller:
+    """A signed-in user: by default a physician reviewer with an NPI."""
+    if not roles:
+        roles, npi = (Role.PHYSICIAN_REVIEWER,), npi or REVIEWER_NPI
+    return Caller(id=id, roles=frozenset(roles), npi=npi)
+
+
+def profile(id: str = "u-physician", *roles: Role | str, npi: str | None = None, partners: list[str] = (),
+            provider_npis: list[str] = (), organizations: list[str] = ()) -> Reviewer:
+    """A reviewer's profile, with the parties they have a conflict of interest with."""
+    if not roles:
+        roles, npi = (Role.PHYSICIAN_REVIEWER,), npi or REVIEWER_NPI
+    return Reviewer(id=id, roles=list(roles), npi=npi, conflicts=Conflicts(
+        partners=list(partners), provider_npis=list(provider_npis), organizations=list(organizations)))

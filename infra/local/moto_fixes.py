@@ -275,7 +275,7 @@ class IndexOrder:
             begin = lo if limit is None else max(lo, hi - limit - 1)
             shown = items[begin:hi]
             if begin == lo > 0:
-                shown = (items[:lo] if _may_reach_size_limit(shown) else []) + shown
+                shown = (items[:lo] if _may_reach_size_limit(shown) else items[lo - 1:lo]) + shown
         return shown
 
     def range_span(self, keys: Any, comparison: str | None, values: list) -> tuple[int, int]:

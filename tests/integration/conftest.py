@@ -33,9 +33,37 @@ class Api:
     def get(self, path: str, **params) -> requests.Response:
         return requests.get(f"{self.base}{path}", params=params, headers=self.headers, timeout=30)
 
-    def decide(self, case_id: str, version: int, *decisions: dict) -> requests.Response:
-        return requests.post(f"{self.base}/cases/{case_id}/determination", timeout=30, headers=self.headers,
-                             json={"version": version, "decisions": list(decisions)})
+
+
+@dataclass
+class ReviewerApi:
+    """The review API with one reviewer's token (signed by the stack's local user pool)."""
+
+    base: str
+    token: str
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **params) -> requests.Response:
+        return requests.get(f"{self.base}{path}", params=params, headers=self.headers, timeout=30)
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return requests.post(f"{self.base}{path}", json=body, headers=self.headers, timeout=30)
+
+    def command(self, case_id: str, command: str, **body) -> requests.Response:
+        """A lifecycle command at the case's current version."""
+        version = self.get(f"/cases/{case_id}").json()["case"]["version"]
+        return self.post(f"/cases/{case_id}/{command}", {"version": version, **body})
+
+    def decide(self, case_id: str, *decisions: dict, me: str = "dr-demo") -> requests.Response:
+        """Assign to self, start, decide: the reviewer's whole path to a determination."""
+        if self.get(f"/cases/{case_id}").json()["case"]["status"] == "received":
+            assert self.command(case_id, "assignment", reviewer=me).status_code == 200
+        if self.get(f"/cases/{case_id}").json()["case"]["status"] == "assigned":
+            assert self.command(case_id, "start").status_code == 200
+        return self.command(case_id, "determination", decisions=list(decisions))
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +72,8 @@ def stack(tmp_path_factory):
     partners.write_text(json.dumps({"partners": [
         {"id": p, "token_sha256": [token_hash(f"token-{p}")],
          "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else [])} for p in PARTNERS]}))
-    stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0).start()
+    key = tmp_path_factory.mktemp("keys") / "signing-key.pem"
+    stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0, signing_key=str(key)).start()
     yield stack
     stack.stop()
 
@@ -57,6 +86,12 @@ def base_url(stack) -> str:
 @pytest.fixture
 def api(base_url):
     return lambda partner="alpha": Api(base_url, partner)
+
+
+@pytest.fixture
+def reviewer(stack):
+    """reviewer("dr-demo") -> the review API as that demo reviewer."""
+    return lambda user="dr-demo": ReviewerApi(stack.base_url, stack.user_pool.token(user))
 
 
 @pytest.fixture(scope="session")

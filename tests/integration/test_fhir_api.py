@@ -122,31 +122,30 @@ def test_partners_see_only_their_own_cases(api):
     alpha, gamma = api("alpha"), api("gamma")
     cr = alpha.submit(f.pas_bundle(f.claim("ISO-1"), identifier="ISO-B")).json()["entry"][0]["resource"]
     outcome(gamma.get(f"/fhir/ClaimResponse/{cr['id']}"), 404, "not-found")
-    outcome(gamma.get(f"/cases/{cr['id']}"), 404, "not-found")
-    outcome(gamma.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"}), 404, "not-found")
+    outcome(gamma.get(f"/cases/{cr['id']}"), 403, "forbidden")  # partner tokens never reach the review API
     assert gamma.get("/fhir/ClaimResponse", identifier="urn:example:claims|ISO-1").json()["total"] == 0
     outcome(gamma.get("/fhir/ClaimResponse/does-not-exist"), 404, "not-found")  # same answer as another's id
-    assert alpha.get(f"/cases/{cr['id']}").status_code == 200
 
 
-def test_determination_flows_into_the_claimresponse(api):
-    client = api("alpha")
+def test_determination_flows_into_the_claimresponse(api, reviewer):
+    client, dr = api("alpha"), reviewer("dr-demo")
     cr = client.submit(f.pas_bundle(f.claim("DET-1", items=2), identifier="DET-B")).json()["entry"][0]["resource"]
-    case = client.get(f"/cases/{cr['id']}").json()
-    assert case["status"] == "pending-review" and case["version"] == 1 and case["kind"] == "prior-auth"
-    assert [e["type"] for e in case["history"]] == ["received"]
-    outcome(client.decide(cr["id"], 1, {"itemSequence": 2, "decision": "denied"}), 422, "required",
-            "decisions[0].reasonCode")
-    resp = client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"},
-                         {"itemSequence": 2, "decision": "denied", "reasonCode": "0U", "reasonText": "not covered"})
-    assert resp.status_code == 200 and resp.json()["status"] == "decided" and resp.json()["version"] == 2
-    outcome(client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"}), 409, "conflict", "version")
+    doc = dr.get(f"/cases/{cr['id']}").json()
+    assert (doc["case"]["status"], doc["case"]["version"], doc["case"]["kind"]) == ("received", 1, "prior-auth")
+    assert [e["type"] for e in doc["history"]] == ["received"]
+    outcome(dr.decide(cr["id"], {"item_sequence": 1, "decision": "approved"},
+                      {"item_sequence": 2, "decision": "denied"}), 422, "required", "decisions[1].reason_code")
+    resp = dr.decide(cr["id"], {"item_sequence": 1, "decision": "approved"},
+                     {"item_sequence": 2, "decision": "denied", "reason_code": "0U", "reason_text": "not covered"})
+    assert resp.status_code == 200 and resp.json()["status"] == "decided" and resp.json()["version"] == 4
+    outcome(dr.post(f"/cases/{cr['id']}/determination", {"version": 3, "decisions": [
+        {"item_sequence": 1, "decision": "approved"}]}), 409, "conflict", "version")
     final = client.get(f"/fhir/ClaimResponse/{cr['id']}").json()
     assert review_actions(final) == ["A1", "A3"] and final["outcome"] == "complete"
     assert final["preAuthRef"] and final["preAuthPeriod"]["start"]
     assert final["processNote"][0]["text"] == "not covered"
-    history = client.get(f"/cases/{cr['id']}").json()["history"]
-    assert [e["type"] for e in history] == ["received", "determination"]
+    history = dr.get(f"/cases/{cr['id']}").json()["history"]
+    assert [e["type"] for e in history] == ["received", "assign", "start", "determination"]
 
 
 def test_claimresponse_search_by_request_and_identifier(api):
@@ -159,29 +158,31 @@ def test_claimresponse_search_by_request_and_identifier(api):
     outcome(client.get("/fhir/ClaimResponse", patient="x"), 422, "not-supported")
 
 
-def test_update_and_cancel_of_the_corpus_homecare_request(api, corpus_json, fresh_partner, case_count):
+def test_update_and_cancel_of_the_corpus_homecare_request(api, reviewer, corpus_json, fresh_partner, case_count):
     client = api(fresh_partner)
     original = client.submit(corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationBundleExample.json")).json()
     update = client.submit(corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationUpdateBundleExample.json")).json()
     case_id = original["entry"][0]["resource"]["id"]
     assert update["entry"][0]["resource"]["id"] == case_id and case_count(fresh_partner) == 1
-    case = client.get(f"/cases/{case_id}").json()
+    doc = reviewer().get(f"/cases/{case_id}").json()
+    case = doc["case"]
     assert [(i["sequence"], i.get("cancelled", False)) for i in case["items"]] == [(1, False), (2, True), (3, False)]
-    assert case["version"] == 2 and [e["type"] for e in case["history"]] == ["received", "updated"]
+    assert case["version"] == 2 and [e["type"] for e in doc["history"]] == ["received", "updated"]
     cancel = f.pas_bundle(f.claim("CANCEL-1", related="111099", claim_cert="3"), identifier="CANCEL-B")
     cancel["entry"][0]["resource"]["related"][0]["claim"]["identifier"]["system"] = "http://example.org/PATIENT_EVENT_TRACE_NUMBER"
     resp = client.submit(cancel)
-    assert resp.status_code == 200 and client.get(f"/cases/{case_id}").json()["status"] == "cancelled"
+    assert resp.status_code == 200 and reviewer().get(f"/cases/{case_id}").json()["case"]["status"] == "cancelled"
 
 
-def test_appeal_of_a_decided_claim_is_a_linked_case(api):
-    client = api("alpha")
+def test_appeal_of_a_decided_denial_is_a_linked_case(api, reviewer):
+    client, dr = api("alpha"), reviewer()
     cr = client.submit(f.pas_bundle(f.claim("APL-1"), identifier="APL-B1")).json()["entry"][0]["resource"]
-    client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "denied", "reasonCode": "0U"})
+    assert dr.decide(cr["id"], {"item_sequence": 1, "decision": "denied", "reason_code": "0U"}).status_code == 200
     appeal = client.submit(f.pas_bundle(f.claim("APL-2", related="APL-1"), identifier="APL-B2")).json()
     appeal_id = appeal["entry"][0]["resource"]["id"]
-    case = client.get(f"/cases/{appeal_id}").json()
-    assert appeal_id != cr["id"] and case["kind"] == "appeal" and case["original_case_id"] == cr["id"]
+    doc = dr.get(f"/cases/{appeal_id}").json()
+    assert appeal_id != cr["id"] and doc["case"]["kind"] == "appeal" and doc["links"]["original"] == cr["id"]
+    assert dr.get(f"/cases/{cr['id']}").json()["links"]["appeals"] == [appeal_id]
     outcome(client.submit(f.pas_bundle(f.claim("APL-3", related="NOT-SEEN"), identifier="APL-B3")), 422,
             "not-found", "Bundle.entry[0].resource.related[0].claim")
 
@@ -197,7 +198,7 @@ def test_inquiry_matches_member_and_provider(api, corpus_json, fresh_partner):
     assert first["resourceType"] == "ClaimResponse" and first["id"] == submitted["entry"][0]["resource"]["id"]
 
 
-def test_one_partner_sending_the_corpus_in_order(api, corpus_json, fresh_partner, case_count):
+def test_one_partner_sending_the_corpus_in_order(api, reviewer, corpus_json, fresh_partner, case_count):
     """The corpus reuses Claim identifier 111099 and Bundle identifier A12345 across requests."""
     client = api(fresh_partner)
     send = lambda name: client.submit(corpus_json(PAS_DIR / name))  # noqa: E731
@@ -211,4 +212,4 @@ def test_one_partner_sending_the_corpus_in_order(api, corpus_json, fresh_partner
     body = corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationUpdateBundleExample.json")
     body["identifier"]["value"] = "A12345-UPDATE"
     assert client.submit(body).json()["entry"][0]["resource"]["id"] == homecare
-    assert client.get(f"/cases/{medical}").json()["version"] == 1
+    assert reviewer().get(f"/cases/{medical}").json()["case"]["version"] == 1

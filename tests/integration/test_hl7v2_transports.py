@@ -28,7 +28,7 @@ def msa(answer: str) -> list[str]:
     return next(s for s in answer.split("\r") if s.startswith("MSA")).split("|")
 
 
-def test_http_accepts_a_message_and_the_case_is_like_any_fhir_case(base_url, api):
+def test_http_accepts_a_message_and_the_case_is_like_any_fhir_case(base_url, api, reviewer):
     resp = post(base_url, h.rqa(control_id="HTTP-1", ref="http1"))
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("x-application/hl7-v2+er7")
     assert msa(resp.text)[1:3] == ["AA", "HTTP-1"]
@@ -37,9 +37,10 @@ def test_http_accepts_a_message_and_the_case_is_like_any_fhir_case(base_url, api
     assert found["total"] == 1
     cr = found["entry"][0]["resource"]
     assert cr["outcome"] == "complete" and cr["meta"]["profile"] and [i["itemSequence"] for i in cr["item"]] == [1]
-    case = client.get(f"/cases/{cr['id']}").json()
-    assert case["source"] == "hl7v2" and case["kind"] == "prior-auth" and case["member"]["family"] == "DOE"
-    assert client.decide(cr["id"], 1, {"itemSequence": 1, "decision": "approved"}).status_code == 200
+    dr = reviewer()
+    case = dr.get(f"/cases/{cr['id']}").json()["case"]
+    assert case["kind"] == "prior-auth" and case["member"]["family"] == "DOE"
+    assert dr.decide(cr["id"], {"item_sequence": 1, "decision": "approved"}).status_code == 200
     assert client.get(f"/fhir/ClaimResponse/{cr['id']}").json()["preAuthRef"]
 
 
@@ -121,14 +122,14 @@ def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):
     """Fault injected at the edge: the real DynamoDB store, pointed at a port where nothing listens."""
     from botocore.config import Config
 
-    from adapters.case_store import DynamoCaseStore
+    from adapters.case_store import DynamoCaseRepository
     from functions import bootstrap
     from functions.hl7v2.intake import handle_message
 
     working = bootstrap.services()
     dead = boto3.client("dynamodb", endpoint_url="http://127.0.0.1:9", config=Config(
         retries={"max_attempts": 1}, connect_timeout=1, read_timeout=1))
-    bootstrap.override(lambda: bootstrap.Services(DynamoCaseStore(dead, os.environ["CASES_TABLE"]),
+    bootstrap.override(lambda: bootstrap.Services(DynamoCaseRepository(dead, os.environ["CASES_TABLE"]),
                                                   working.archive, working.clock))
     try:
         [answer] = handle_message(h.rqa(control_id="FAULT-1", ref="fault1").encode())

@@ -42,14 +42,27 @@ def validate(tmp_path: Path, resources: dict[str, dict]) -> None:
     assert sorted(line.split()[1] for line in run.stdout.splitlines() if line.startswith("OK ")) == sorted(files)
 
 
-def test_emitted_claimresponses_validate(api, base_url, tmp_path, corpus_json):
-    client = api("gamma")
+DECISIONS = {
+    "approved": {},
+    "denied": {"reason_code": "0U", "reason_text": "per policy"},
+    "partial": {"reason_code": "0U", "authorized_quantity": 1, "authorized_period": {"start": "2026-12-01", "end": "2026-12-31"}},
+    "modified": {"reason_code": "0U", "authorized_code": {"system": "http://www.ama-assn.org/go/cpt", "code": "99213"}},
+}
+
+
+def test_emitted_claimresponses_validate(api, reviewer, base_url, tmp_path, corpus_json):
+    client, dr = api("gamma"), reviewer()
     emitted = {"pended-bundle": client.submit(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json")).json()}
-    for n, decision in enumerate(["approved", "denied", "partial", "modified", "pended"]):
+    for n, (decision, detail) in enumerate(DECISIONS.items()):
         cr = client.submit(f.pas_bundle(f.claim(f"VAL-{n}"), identifier=f"VAL-B{n}")).json()["entry"][0]["resource"]
-        assert client.decide(cr["id"], 1, {"itemSequence": 1, "decision": decision, "reasonCode": "0U",
-                                           "reasonText": "per policy"}).status_code == 200
+        resp = dr.decide(cr["id"], {"item_sequence": 1, "decision": decision, **detail})
+        assert resp.status_code == 200, resp.text
         emitted[decision] = client.get(f"/fhir/ClaimResponse/{cr['id']}").json()
+    cr = client.submit(f.pas_bundle(f.claim("VAL-INFO"), identifier="VAL-BINFO")).json()["entry"][0]["resource"]
+    dr.decide(cr["id"])  # assigned and started; nothing decided (422)
+    assert dr.command(cr["id"], "information-request", due_by="2099-01-01", items=[
+        {"code": {"code": "18657-7"}, "text": "operative note"}]).status_code == 200
+    emitted["information-requested"] = client.get(f"/fhir/ClaimResponse/{cr['id']}").json()
     emitted["queued-claim"] = client.submit(f.claim("VAL-BARE", use="claim")).json()
     hl7 = requests.post(f"{base_url}/hl7v2", data=h.rqa(control_id="VAL-HL7", ref="valhl7", facility="GAMMA"), timeout=30,
                         headers={"Authorization": "Bearer token-gamma", "Content-Type": "x-application/hl7-v2+er7"})

@@ -18,7 +18,7 @@ def test_submission_stores_case_record_event_lookups_and_raw_bytes(api, dynamodb
     items = dynamodb.query(TableName=table, KeyConditionExpression="PK = :pk",
                            ExpressionAttributeValues={":pk": {"S": f"CASE#{cr['id']}"}})["Items"]
     case = next(i for i in items if i["SK"]["S"] == "CASE")
-    assert case["GSI1PK"]["S"] == "WORKLIST#alpha#pending-review" and case["version"]["N"] == "1"
+    assert case["GSI1PK"]["S"] == "OPEN" and case["GSI2PK"]["S"] == "PARTNER#alpha" and case["version"]["N"] == "1"
     assert [i["SK"]["S"][:6] for i in items if i["SK"]["S"] != "CASE"] == ["EVENT#"]
     record = dynamodb.get_item(TableName=table, Key=keys.submission_key("alpha", "urn:example:submissions|STORE-B"))["Item"]
     assert record["case_id"]["S"] == cr["id"]
@@ -42,11 +42,11 @@ def test_a_new_submission_is_exactly_one_dynamodb_write_call(api):
     assert calls == ["TransactWriteItems"]
 
 
-def test_worklist_lists_open_cases_by_due_time(api):
-    client = api("gamma")
+def test_worklist_lists_open_cases_by_due_time(api, reviewer):
+    client, dr = api("gamma"), reviewer()
     standard = client.submit(f.pas_bundle(f.claim("WL-1"), identifier="WL-B1")).json()["entry"][0]["resource"]["id"]
     urgent = client.submit(f.pas_bundle(f.claim("WL-2", priority="stat"), identifier="WL-B2")).json()["entry"][0]["resource"]["id"]
-    listed = [c["id"] for c in client.get("/cases").json()["cases"]]
+    listed = [c["id"] for c in dr.get("/cases", partner="gamma", limit=200).json()["cases"]]
     assert listed.index(urgent) < listed.index(standard)
-    client.decide(urgent, 1, {"itemSequence": 1, "decision": "approved"})
-    assert urgent not in [c["id"] for c in client.get("/cases").json()["cases"]]
+    dr.decide(urgent, {"item_sequence": 1, "decision": "approved"})
+    assert urgent not in [c["id"] for c in dr.get("/cases", partner="gamma", limit=200).json()["cases"]]
