@@ -117,6 +117,7 @@ def assign(case: Case, caller: Caller, command: cmd.Assign, reviewer: Reviewer |
 
 def start(case: Case, caller: Caller, now: datetime) -> tuple[Case, Event]:
     _require(caller, REVIEWERS, "starting a review")
+    next_status(case, "start")  # an unassigned case has no assignee: its state is the reason
     if case.assignee != caller.id:
         raise Forbidden("only the assigned reviewer starts the review")
     return transition(case, "start", caller.acting_as(Role.PHYSICIAN_REVIEWER, Role.REVIEWER), now)

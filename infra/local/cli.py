@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import os
 import json
 import signal
 import sys
@@ -114,6 +115,8 @@ def serve_forever(args: argparse.Namespace) -> int:
     from .stack import LocalStack
 
     few_malloc_arenas()
+    # EMF metric lines are for CloudWatch; here they would crowd the console (set it to "false" to see them).
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     partners = Path(args.partners)
     doc = yaml.safe_load(partners.read_text()) or {}
     demo_token = doc.get("local_demo_token")

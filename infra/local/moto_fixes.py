@@ -14,7 +14,6 @@ and a third made every Query cost in proportion to the table:
    table copies) to a class-level `instances_tracked` list, for moto's dashboard; only
    `reset_model_data()` empties it, and nothing calls that in a server that is never reset.
    Fix: don't track.
-
 3. `Table.query` finds a query's items by sorting every item of the table (`all_items()`) and
    keeping those of the asked partition, for an index (then sorting those in index order) and for
    the table alike. A first worklist page of 50 cost what the table costs to sort.
@@ -46,7 +45,7 @@ import functools
 import logging
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
-from typing import Any
+from typing import Any, Iterable
 
 MOTO_VERSION = "5.2.5"
 _applied = False
@@ -71,7 +70,7 @@ def apply() -> None:
         return
     if moto.__version__ != MOTO_VERSION:
         raise RuntimeError(f"infra/local/moto_fixes.py is written for moto {MOTO_VERSION}, "
-                           f"not {moto.__version__}: re-check both fixes, then update MOTO_VERSION")
+                           f"not {moto.__version__}: re-check the fixes, then update MOTO_VERSION")
     BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
     # moto's rollback backs up tables with `copy.deepcopy(table)`; in its module, a table is now
     # "copied" by reference, and the wrapper below backs up and restores the touched items instead.
@@ -177,7 +176,7 @@ class IndexOrder:
     DynamoTypes, which an update may change in place.
     """
 
-    def __init__(self, shape: tuple, items: Any):
+    def __init__(self, shape: tuple, items: Iterable[Any]):
         self.shape = shape
         self.hash_attr, self.range_attr, self.attrs, self.types = shape
         self.partitions: dict[Any, tuple[list[tuple], list[Any]]] = {}
@@ -237,9 +236,9 @@ class IndexOrder:
             self.placed[table_key] = key
 
     def reachable(self, hash_value: Any, range_comparison: str | None, range_values: list,
-                  limit: int | None, exclusive_start_key: dict | None, forward: bool) -> list | None:
-        """The items moto's Query loop would look at for this page, in index order; None if this
-        query is not one worked out here (moto then looks at the whole table, as it always did).
+                  limit: int | None, exclusive_start_key: dict | None, forward: bool) -> list:
+        """The items moto's Query loop would look at for this page, in index order. Raises _NotHere
+        for a query not worked out here (moto then looks at the whole table, as it always did).
 
         moto's loop skips what comes before the start key, keeps the items that pass the range
         condition until it has `limit`, and returns a LastEvaluatedKey if it then meets any item,
@@ -250,7 +249,7 @@ class IndexOrder:
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         if hash_value.type != self.types[0]:
-            return None
+            raise _NotHere
         keys, items = self.partitions.get(hash_value.cast_value, ((), ()))
         lo, hi = self.range_span(keys, range_comparison, range_values)
         if exclusive_start_key is not None:
@@ -258,7 +257,7 @@ class IndexOrder:
             for attr, declared in zip(self.attrs, self.types):
                 value = DynamoType(exclusive_start_key[attr])
                 if value.type != declared:
-                    return None
+                    raise _NotHere
                 start.append(value.cast_value)
             if forward:
                 lo = max(lo, bisect_right(keys, tuple(start)))
@@ -319,7 +318,7 @@ _MISFIT = object()
 
 
 class _NotHere(Exception):
-    """A query moto answers alone."""
+    """A query moto answers alone, looking at the whole table."""
 
 
 def _may_reach_size_limit(page: list) -> bool:
@@ -403,9 +402,12 @@ def _table_key(table: Any, attrs: Any) -> tuple[Any, Any] | None:
 
     try:
         hash_key = DynamoType(attrs[table.hash_key_attr])
-        return hash_key, (DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None)
-    except (KeyError, TypeError, IndexError):
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+    except (AttributeError, KeyError, TypeError, IndexError):
         return None  # moto refuses the request before it writes
+    if hash_key.type != table.hash_key_type or (range_key is not None and range_key.type != table.range_key_type):
+        return None  # and this one
+    return hash_key, range_key
 
 
 def _reordered_after_put(put_item: Any) -> Any:
@@ -489,16 +491,17 @@ def _query_shown_reachable_items(query: Any) -> Any:
                                     consistent_read: bool = False, filter_expression: Any = None,
                                     hash_key_conditions: list | None = None, range_key_conditions: list | None = None,
                                     **filter_kwargs: Any) -> Any:
+        shown: Any = table
         try:
             if index_name:
-                items = _reachable_in_index(table, index_name, consistent_read, hash_key_conditions,
-                                            range_key_conditions, range_comparison, range_objs, limit,
-                                            exclusive_start_key, scan_index_forward, filter_kwargs)
+                shown = _Showing(table, _reachable_in_index(
+                    table, index_name, consistent_read, hash_key_conditions, range_key_conditions,
+                    range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, filter_kwargs))
             else:
-                items = _partition(table, hash_key)
-        except Exception:  # a query moto refuses, or answers in its own way: let it
-            items = None
-        return query(table if items is None else _Showing(table, items), hash_key, range_comparison, range_objs,
+                shown = _Showing(table, _partition(table, hash_key))
+        except Exception:  # _NotHere, or a request moto refuses (or answers) in its own way: let it
+            pass
+        return query(shown, hash_key, range_comparison, range_objs,
                      limit, exclusive_start_key, scan_index_forward, projection_expressions, index_name,
                      consistent_read, filter_expression, hash_key_conditions=hash_key_conditions,
                      range_key_conditions=range_key_conditions, **filter_kwargs)
@@ -506,10 +509,10 @@ def _query_shown_reachable_items(query: Any) -> Any:
     return query_shown_reachable_items
 
 
-def _partition(table: Any, hash_key: Any) -> list | None:
+def _partition(table: Any, hash_key: Any) -> list:
     """A table Query's items: its partition (moto keeps those of the hash key; it sorts them itself)."""
     if hash_key is None:
-        return None
+        raise _NotHere
     held = table.items.get(hash_key)
     if held is None:
         return []
@@ -518,23 +521,23 @@ def _partition(table: Any, hash_key: Any) -> list | None:
 
 def _reachable_in_index(table: Any, index_name: str, consistent_read: bool, hash_key_conditions: list | None,
                         range_key_conditions: list | None, range_comparison: str | None, range_objs: list,
-                        limit: Any, exclusive_start_key: Any, forward: bool, filter_kwargs: dict) -> list | None:
+                        limit: Any, exclusive_start_key: Any, forward: bool, filter_kwargs: dict) -> list:
     from moto.dynamodb.models.table import GlobalSecondaryIndex
 
     index = next((i for i in table.all_indexes() if i.name == index_name), None)
     if index is None or filter_kwargs or (consistent_read and isinstance(index, GlobalSecondaryIndex)):
-        return None  # moto's errors, or its QueryFilter (KeyConditions on other attributes)
+        raise _NotHere  # moto's errors, or its QueryFilter (KeyConditions on other attributes)
     if limit is not None and (type(limit) is not int or limit < 1):
-        return None
+        raise _NotHere
     if exclusive_start_key is not None and not isinstance(exclusive_start_key, dict):
-        return None
+        raise _NotHere
     order = index_order(table, index)
     if order is None or not hash_key_conditions or len(hash_key_conditions) != 1:
-        return None
+        raise _NotHere
     (hash_attr, hash_value), range_conditions = hash_key_conditions[0], range_key_conditions or []
     if hash_attr != order.hash_attr or len(range_conditions) > 1:
-        return None
+        raise _NotHere
     if range_comparison and range_conditions and range_conditions[0][0] != order.range_attr:
-        return None
+        raise _NotHere
     return order.reachable(hash_value, range_comparison, range_objs, limit, exclusive_start_key,
                            forward is not False)

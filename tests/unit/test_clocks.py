@@ -467,3 +467,11 @@ def test_markdown_is_the_readme_table():
             "42 CFR 422.590(b); 422.584(a) |") in lines
     assert ("| medicare-advantage | prior-auth | standard | pre-service | 7 calendar days | "
             "14 days (42 CFR 422.568(b)(1)(i)) | 42 CFR 422.568(b)(1); CMS-0057-F |") in lines
+
+
+def test_the_readme_shows_the_clock_table_the_code_runs():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[2].joinpath("README.md").read_text()
+    shown = readme.split("<!-- clocks:start -->\n")[1].split("\n<!-- clocks:end -->")[0].strip()
+    assert shown == TABLE.markdown().strip()

@@ -1,98 +1,38 @@
-"""Case lifecycle rules and regulatory clocks: pure."""
+"""Intake rules of a review case: ids, the clock it runs on, how a later message changes it. Pure."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from review import rules
-from review.errors import Conflict, Invalid
-from review.model import Case, Decision, Item, Kind, Member, Priority, Status
+from review.errors import Conflict
+from review.model import Code, Decision, Item, Kind, Priority, Status
+from review.rules import ReviewPolicy
+from tests import factories as f
 
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-
-
-def make_case(items: int = 2, **extra) -> Case:
-    fields = dict(id="0001", partner_id="p", source="fhir", kind=Kind.PRIOR_AUTH, priority=Priority.STANDARD,
-                  received_at=T0, due_at=T0, member=Member(), items=[Item(sequence=n) for n in range(1, items + 1)])
-    return Case(**{**fields, **extra})
+T0 = f.T0  # 2026-11-23 12:00 UTC
 
 
-@pytest.mark.parametrize("kind, priority, pre_service, expected", [
-    (Kind.PRIOR_AUTH, Priority.EXPEDITED, True, timedelta(hours=72)),
-    (Kind.PRIOR_AUTH, Priority.STANDARD, True, timedelta(days=7)),
-    (Kind.APPEAL, Priority.EXPEDITED, True, timedelta(hours=72)),
-    (Kind.APPEAL, Priority.STANDARD, True, timedelta(days=30)),
-    (Kind.APPEAL, Priority.STANDARD, False, timedelta(days=60)),
-    (Kind.CLAIM, Priority.STANDARD, False, timedelta(days=30)),
-])
-def test_regulatory_due_times(kind, priority, pre_service, expected):
-    assert rules.due_at(kind, priority, T0, pre_service) - T0 == expected
+def two_items(**changes):
+    return f.case(f.pas_bundle(f.claim(items=2)), **changes)
 
+
+# ---- ids ------------------------------------------------------------------------------------
 
 def test_case_ids_sort_by_receipt():
     assert rules.new_case_id(T0) < rules.new_case_id(T0 + timedelta(milliseconds=1))
+    assert rules.new_case_id(T0 + timedelta(days=1)) > rules.new_case_id(T0 + timedelta(hours=23))
 
 
-def test_decide_all_items_settles_case_and_grants_authorization():
-    decided = rules.decide(make_case(), [
-        {"item_sequence": 1, "decision": "approved"},
-        {"item_sequence": 2, "decision": "denied", "reason_code": "0U"},
-    ], T0)
-    assert decided.status is Status.DECIDED and decided.decided_at == T0
-    assert [i.determination.decision for i in decided.items] == [Decision.APPROVED, Decision.DENIED]
-    assert decided.preauth_ref and decided.preauth_period.start == "2026-11-23"
+def test_case_ids_are_unique_fhir_ids():
+    ids = {rules.new_case_id(T0) for _ in range(100)}
+    assert len(ids) == 100
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)  # within FHIR's [A-Za-z0-9\-\.]{1,64}
 
 
-def test_pended_item_keeps_case_open():
-    decided = rules.decide(make_case(), [{"item_sequence": 1, "decision": "approved"}], T0)
-    assert decided.status is Status.PENDING_REVIEW and decided.decided_at is None
-
-
-@pytest.mark.parametrize("decision", ["denied", "partial", "modified"])
-def test_adverse_or_changed_decision_needs_a_reason(decision):
-    with pytest.raises(Invalid) as raised:
-        rules.decide(make_case(), [{"item_sequence": 1, "decision": decision}], T0)
-    assert raised.value.expression == "decisions[0].reasonCode"
-
-
-def test_unknown_item_is_refused():
-    with pytest.raises(Invalid) as raised:
-        rules.decide(make_case(), [{"item_sequence": 9, "decision": "approved"}], T0)
-    assert raised.value.code == "not-found"
-
-
-def test_denial_alone_grants_nothing():
-    decided = rules.decide(make_case(1), [{"item_sequence": 1, "decision": "denied", "reason_text": "not necessary"}], T0)
-    assert decided.preauth_ref is None
-
-
-def test_cancelled_case_cannot_be_decided_or_updated():
-    cancelled = rules.cancel(make_case())
-    assert cancelled.status is Status.CANCELLED and all(i.cancelled for i in cancelled.items)
-    with pytest.raises(Conflict):
-        rules.decide(cancelled, [{"item_sequence": 1, "decision": "approved"}], T0)
-    with pytest.raises(Conflict):
-        rules.apply_update(cancelled, [Item(sequence=3)])
-
-
-def test_update_adds_replaces_and_cancels_items():
-    updated = rules.apply_update(make_case(), [Item(sequence=2, cancelled=True), Item(sequence=3)])
-    assert [(i.sequence, i.cancelled) for i in updated.items] == [(1, False), (2, True), (3, False)]
-    assert updated.status is Status.PENDING_REVIEW
-
-
-def test_update_cancelling_every_item_cancels_the_case():
-    updated = rules.apply_update(make_case(1), [Item(sequence=1, cancelled=True)])
-    assert updated.status is Status.CANCELLED
-
-
-def test_redeciding_to_a_denial_withdraws_the_authorization():
-    approved = rules.decide(make_case(1), [{"item_sequence": 1, "decision": "approved"}], T0)
-    assert approved.preauth_ref
-    denied = rules.decide(approved, [{"item_sequence": 1, "decision": "denied", "reason_code": "0U"}], T0)
-    assert denied.preauth_ref is None and denied.preauth_period is None
-
+# ---- best_match -----------------------------------------------------------------------------
 
 def test_best_match_prefers_same_kind_then_more_keys_then_newest():
     a, b, c = ("a", "claim"), ("b", "appeal"), ("c", "claim")
@@ -101,3 +41,103 @@ def test_best_match_prefers_same_kind_then_more_keys_then_newest():
     assert rules.best_match([[a, c], [a]], "claim") == "a"
     assert rules.best_match([[a, c]], "claim") == "c"
     assert rules.best_match([], "claim") is None
+
+
+def test_best_match_counts_a_case_once_per_key():
+    a, c = ("a", "claim"), ("c", "claim")
+    assert rules.best_match([[a, a, a], [c]], "claim") == "c"  # a tie of one vote each: the latest
+
+
+# ---- apply_update ---------------------------------------------------------------------------
+
+def test_update_adds_replaces_and_cancels_items():
+    changed = Item(sequence=1, service=Code(system=f.CPT, code="99215"), info_changed="changed")
+    updated = rules.apply_update(two_items(), [changed, Item(sequence=2, cancelled=True), Item(sequence=3)])
+    assert [(i.sequence, i.cancelled) for i in updated] == [(1, False), (2, True), (3, False)]
+    assert updated[0] == changed and updated[2] == Item(sequence=3)
+    assert updated[1].service == Code(system=f.CPT, code="99212")  # cancelled as it was
+
+
+def test_update_keeps_items_restated_unchanged_with_their_determination():
+    approved = f.determination("approved", reviewer=f.physician())
+    the_case = f.decided(two_items(), {1: approved}, status=Status.IN_REVIEW)
+    restated = Item(sequence=1, service=Code(system=f.CPT, code="00000"))  # no infoChanged: as before
+    changed = Item(sequence=2, service=Code(system=f.CPT, code="99215"), info_changed="changed")
+    updated = rules.apply_update(the_case, [restated, changed])
+    assert updated[0] == the_case.items[0] and updated[0].determination == approved
+    assert updated[1] == changed
+
+
+def test_update_of_an_unknown_item_cancelled_adds_it_cancelled():
+    updated = rules.apply_update(two_items(), [Item(sequence=5, cancelled=True)])
+    assert [(i.sequence, i.cancelled) for i in updated] == [(1, False), (2, False), (5, True)]
+
+
+@pytest.mark.parametrize("status", [Status.DECIDED, Status.CANCELLED, Status.WITHDRAWN])
+def test_a_closed_case_cannot_be_updated(status):
+    with pytest.raises(Conflict) as raised:
+        rules.apply_update(two_items(status=status), [Item(sequence=3)])
+    assert raised.value.message == f"the case is {status.value} and can no longer be updated"
+    assert raised.value.expression == "Claim.related"
+
+
+@pytest.mark.parametrize("status", [Status.RECEIVED, Status.ASSIGNED, Status.IN_REVIEW,
+                                    Status.INFORMATION_REQUESTED])
+def test_an_open_case_can_be_updated(status):
+    assert len(rules.apply_update(two_items(status=status), [Item(sequence=3)])) == 3
+
+
+def test_cancelled_items_are_every_item_cancelled():
+    assert [(i.sequence, i.cancelled) for i in rules.cancelled_items(two_items())] == [(1, True), (2, True)]
+
+
+# ---- is_adverse -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("decisions, adverse", [
+    ({1: "approved", 2: "approved"}, False),
+    ({1: "approved", 2: "denied"}, True),
+    ({1: "partial", 2: "approved"}, True),
+    ({1: "modified", 2: "approved"}, True),
+    ({1: "pended", 2: "approved"}, False),
+    ({}, False),
+])
+def test_is_adverse(decisions, adverse):
+    the_case = f.decided(two_items(), {n: f.determination(d) for n, d in decisions.items()})
+    assert rules.is_adverse(the_case) is adverse
+
+
+def test_a_cancelled_denied_item_is_nothing_to_appeal():
+    the_case = f.decided(two_items(), {1: f.determination("approved"), 2: f.determination("denied")})
+    items = [the_case.items[0], the_case.items[1].model_copy(update={"cancelled": True})]
+    assert rules.is_adverse(the_case.model_copy(update={"items": items})) is False
+
+
+def test_adverse_is_what_lifecycle_treats_as_adverse():
+    from review import lifecycle
+    assert rules.ADVERSE == lifecycle.ADVERSE == {Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED}
+
+
+# ---- the clock a case runs on ---------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, priority, pre_service, due", [
+    (Kind.PRIOR_AUTH, Priority.EXPEDITED, True, datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)),
+    (Kind.PRIOR_AUTH, Priority.STANDARD, True, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)),
+    (Kind.PREDETERMINATION, Priority.STANDARD, True, datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)),
+    (Kind.APPEAL, Priority.EXPEDITED, True, datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)),
+    (Kind.APPEAL, Priority.STANDARD, True, datetime(2026, 12, 23, 12, 0, tzinfo=timezone.utc)),
+    (Kind.APPEAL, Priority.STANDARD, False, datetime(2027, 1, 22, 12, 0, tzinfo=timezone.utc)),
+    (Kind.APPEAL, Priority.EXPEDITED, False, datetime(2027, 1, 22, 12, 0, tzinfo=timezone.utc)),
+    (Kind.CLAIM, Priority.STANDARD, False, datetime(2026, 12, 23, 12, 0, tzinfo=timezone.utc)),
+])
+def test_medicare_advantage_due_times(kind, priority, pre_service, due):
+    the_case = f.case(kind=kind, priority=priority, pre_service=pre_service)
+    assert ReviewPolicy().due_at(the_case, priority) == due
+
+
+def test_the_case_line_of_business_and_the_partner_zone_set_the_clock():
+    """Commercial (ERISA) standard prior auth is 15 days; received 2026-11-01 07:00Z, still
+    00:00 PDT in Los Angeles (New York already fell back), due at 00:00 PST on 2026-11-16."""
+    the_case = f.case(line_of_business="commercial-erisa", received_at=datetime(2026, 11, 1, 7, 0, tzinfo=timezone.utc))
+    policy = ReviewPolicy(line_of_business="medicaid", time_zone="America/Los_Angeles")
+    assert policy.due_at(the_case, Priority.STANDARD) == datetime(2026, 11, 16, 8, 0, tzinfo=timezone.utc)
+    assert ReviewPolicy().due_at(the_case, Priority.STANDARD) == datetime(2026, 11, 16, 7, 0, tzinfo=timezone.utc)
