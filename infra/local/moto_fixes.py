@@ -23,10 +23,11 @@ and a third made every Query cost in proportion to the table:
    kept where moto writes an item: `Table.put_item` and `Table.delete_item` (every put and delete
    goes through them: PutItem, BatchWriteItem, transactions, PartiQL, imports, UpdateItem of a new
    item), `DynamoDBBackend.update_item` (the one place an item is changed in place) and
-   `TouchedItems.restore` below. A table's orders are built from its items when one of its indexes
-   is first queried (so a restart's journal replay, a restored table or a new index need nothing),
-   rebuilt when an index's definition changes, and dropped if ever found out of step.
-   A Query on the table itself is shown its one partition.
+   `TouchedItems.restore` below. A table's orders are built at its first write (empty, for a new
+   table: a restart's journal replay builds them as it goes), for a restored table or a new index
+   when first needed, again when an index's definition changes, and if ever found out of step they
+   are dropped, to be rebuilt at the next Query. A Query on the table itself is shown its one
+   partition.
 
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
@@ -156,7 +157,10 @@ class TouchedItems:
 # Fix 3: index orders.
 
 class TableOrders:
-    """A table's IndexOrders by index name, and the item dict they were built from."""
+    """A table's IndexOrders by index name, and the item dict they were built from.
+
+    On a moto Table as `ORDERS`: absent until the table's first write, None once dropped.
+    """
 
     def __init__(self, table: Any):
         self.items = table.items  # moto replaces it only when it restores a table: then they are rebuilt
@@ -315,6 +319,7 @@ class IndexOrder:
 
 
 _MISFIT = object()
+_UNBUILT = object()
 
 
 class _NotHere(Exception):
@@ -355,21 +360,20 @@ def index_shape(table: Any, index: Any) -> tuple | None:
     return hashes[0], (ranges[0] if ranges else None), attrs, types
 
 
-def index_order(table: Any, index: Any) -> IndexOrder | None:
-    """The index's order, built from the table's items if it has none yet (or a stale one)."""
+def table_orders(table: Any) -> TableOrders:
+    """The table's orders, one per index kept here; what is missing or stale is built from its items."""
     orders = table.__dict__.get(ORDERS)
     if orders is None or orders.items is not table.items:
         orders = table.__dict__[ORDERS] = TableOrders(table)
-    names = {i.name for i in table.all_indexes()}
-    for name in [name for name in orders.indexes if name not in names]:
-        del orders.indexes[name]  # a deleted index
-    shape = index_shape(table, index)
-    if shape is None:
-        return None
-    order = orders.indexes.get(index.name)
-    if order is None or order.shape != shape:
-        order = orders.indexes[index.name] = IndexOrder(shape, _every_item(table))
-    return None if order.misfits else order
+    kept = {}
+    for index in table.all_indexes():
+        shape = index_shape(table, index)
+        if shape is not None:
+            order = orders.indexes.get(index.name)
+            kept[index.name] = order if order is not None and order.shape == shape \
+                else IndexOrder(shape, _every_item(table))
+    orders.indexes = kept
+    return orders
 
 
 def _every_item(table: Any) -> Any:
@@ -382,19 +386,23 @@ def _every_item(table: Any) -> Any:
 
 def reorder(table: Any, hash_key: Any, range_key: Any) -> None:
     """After moto has (or may have) written this table key: every index order takes what is there now."""
-    orders = table.__dict__.get(ORDERS)
-    if not orders:
-        return
+    orders = table.__dict__.get(ORDERS, _UNBUILT)
+    if orders is None:
+        return  # dropped: the next Query builds them again
     try:
+        if orders is _UNBUILT or orders.items is not table.items:
+            if table.all_indexes():
+                table_orders(table)  # from the table's items, this write among them
+            return
         if table.range_key_attr and range_key is None:
             raise LookupError("a whole partition was written")  # moto's delete_item without a range key
         held = table.items.get(hash_key)
         item = held.get(range_key) if held is not None and table.range_key_attr else held
         for order in orders.indexes.values():
             order.place((hash_key, range_key), item)
-    except Exception:  # never fail the write: rebuild from the table when next queried
-        logger.warning("index orders of table %s dropped", table.name, exc_info=True)
-        del table.__dict__[ORDERS]
+    except Exception:  # never fail the write, nor rebuild at each one
+        logger.warning("index orders of table %s dropped until its next Query", table.name, exc_info=True)
+        table.__dict__[ORDERS] = None
 
 
 def _table_key(table: Any, attrs: Any) -> tuple[Any, Any] | None:
@@ -416,7 +424,7 @@ def _reordered_after_put(put_item: Any) -> Any:
         try:
             return put_item(table, item_attrs, *args, **kwargs)
         finally:
-            key = _table_key(table, item_attrs) if table.__dict__.get(ORDERS) else None
+            key = _table_key(table, item_attrs)
             if key is not None:
                 reorder(table, *key)
 
@@ -453,8 +461,6 @@ def _reorder_updated(backend: Any, table_name: str, key: Any) -> None:
         table = backend.get_table(table_name)
     except Exception:
         return  # moto raised before writing
-    if not table.__dict__.get(ORDERS):
-        return
     try:
         if table.hash_key_attr in key and table.range_key_attr in key:
             hash_key, range_key = DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr])
@@ -531,8 +537,8 @@ def _reachable_in_index(table: Any, index_name: str, consistent_read: bool, hash
         raise _NotHere
     if exclusive_start_key is not None and not isinstance(exclusive_start_key, dict):
         raise _NotHere
-    order = index_order(table, index)
-    if order is None or not hash_key_conditions or len(hash_key_conditions) != 1:
+    order = table_orders(table).indexes.get(index.name)
+    if order is None or order.misfits or not hash_key_conditions or len(hash_key_conditions) != 1:
         raise _NotHere
     (hash_attr, hash_value), range_conditions = hash_key_conditions[0], range_key_conditions or []
     if hash_attr != order.hash_attr or len(range_conditions) > 1:
