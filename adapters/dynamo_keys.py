@@ -249,7 +249,8 @@ def worklist_plan(query: WorklistQuery) -> tuple[str, str, list[str]]:
                                  ("partner", "WorklistByPartner", "PARTNER#"),
                                  ("status", "WorklistByStatus", "STATUS#")):
         if (value := getattr(query, field)) is not None:
-            rest = [f for f in ("status", "kind", "priority") if f != field and getattr(query, f) is not None]
+            # partner is left over only beside an assignee (it wins over status)
+            rest = [f for f in ("partner", "status", "kind", "priority") if f != field and getattr(query, f) is not None]
             return index, f"{prefix}{value}", rest
     return "Worklist", OPEN, [f for f in ("kind", "priority") if getattr(query, f) is not None]
 
@@ -270,7 +271,7 @@ def worklist_query(table: str, query: WorklistQuery, page_size: int, start_key: 
     if filters:
         request["FilterExpression"] = " AND ".join(f"#{f} = :{f}" for f in filters)
         request["ExpressionAttributeNames"] |= {f"#{f}": f for f in filters}
-        request["ExpressionAttributeValues"] |= {f":{f}": _s(getattr(query, f).value) for f in filters}
+        request["ExpressionAttributeValues"] |= {f":{f}": _s(str(getattr(query, f))) for f in filters}
     if start_key:
         request["ExclusiveStartKey"] = start_key
     return request

@@ -242,7 +242,9 @@ def change_priority(case: Case, priority: Priority, reason: str | None, actor: A
         raise Invalid(f"the case is already {priority.value}", "priority", "business-rule")
     if priority is Priority.STANDARD and not reason:
         raise Invalid("lowering the priority needs a reason", "reason", "required")
-    due = policy.due_at(case, priority, extension_days=sum(e.days for e in case.extensions))
+    # Extensions granted carry over only as far as the new clock's rule permits (none on an urgent ERISA claim).
+    row = policy.row(case.line_of_business, case.kind, priority, case.pre_service)
+    due = policy.due_at(case, priority, extension_days=min(sum(e.days for e in case.extensions), row.extension_days))
     return transition(case, "change-priority", actor, now, reason, event_type="priority-changed",
                       priority=priority, due_at=due)
 

@@ -140,7 +140,7 @@ def _create(store: CaseRepository, now: datetime, partner_id: str, policy: Revie
         pre_service=pre_service,
         original_case_id=original.id if original else None,
         appealed_kind=(original.appealed_kind or original.kind) if original and kind is Kind.APPEAL else None,
-        documents=documents,
+        documents=[d.model_copy(update={"via": "submission"}) for d in documents],  # its own, even if it names another
         raw=raw,
     )
     store.create(case, sub, Event(

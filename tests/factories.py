@@ -148,10 +148,6 @@ def asking(the_case: Case, *requests: InformationRequest) -> Case:
                                        "information_requests": list(requests) or [information_request()]})
 
 
-def answered(request: InformationRequest, at: datetime = T0) -> InformationRequest:
-    return request.model_copy(update={"answered_at": at})
-
-
 # Clinical documents a request carries (PAS supportingInfo)
 
 

@@ -490,6 +490,21 @@ def test_a_priority_change_keeps_the_extensions():
     assert after.due_at == datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)  # T0 + 72 h + 5 days
 
 
+def test_an_extension_carries_over_only_as_far_as_the_new_clock_permits():
+    """Commercial (ERISA): 15 days extendable by 15; an urgent care claim is 72 hours, no extension."""
+    commercial = ReviewPolicy(line_of_business="commercial-erisa")
+    the_case = in_state(S.IN_REVIEW, line_of_business="commercial-erisa")
+    extended, _ = extend(the_case, 15, commercial)
+    assert extended.due_at == datetime(2026, 12, 23, 12, 0, tzinfo=timezone.utc)  # 15 + 15 days
+    after, _ = lifecycle.reprioritise(extended, SUPERVISOR, cmd.ChangePriority(
+        version=extended.version, priority="expedited"), commercial, NOW)
+    assert after.due_at == datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # T0 + 72 h
+    assert after.extensions == extended.extensions  # still on record
+    back, _ = lifecycle.reprioritise(after, SUPERVISOR, cmd.ChangePriority(
+        version=after.version, priority="standard", reason="not urgent"), commercial, NOW)
+    assert back.due_at == datetime(2026, 12, 23, 12, 0, tzinfo=timezone.utc)
+
+
 def test_lowering_the_priority_needs_a_reason():
     the_case = in_state(S.IN_REVIEW, priority=Priority.EXPEDITED,
                         due_at=datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc))
