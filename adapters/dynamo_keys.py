@@ -87,7 +87,12 @@ def case_attributes(case: Case) -> dict[str, Any]:
     doc = case.model_dump_json(exclude_defaults=True)
     if len(doc) > MAX_CASE_DOC_BYTES:
         raise Invalid("the request is too large to keep as one review case", None, "too-costly")
-    open_, decided = case.is_open, case.status is Status.DECIDED and case.decided_at is not None
+    # A determination stays on the Decisions index when the requester cancels afterwards: it was
+    # made, and the report counts it (the cancel marks the items cancelled, their determinations kept).
+    # A reopened case has none (decided_at is cleared) until it is decided again.
+    open_ = case.is_open
+    decided = case.status in (Status.DECIDED, Status.CANCELLED) and case.decided_at is not None
+    determined = case.items if case.status is Status.CANCELLED else case.active_items
     due = due_key(case.id, case.due_at)
     return {
         "partner": _s(case.partner_id), "status": _s(case.status.value), "version": {"N": str(case.version)},
@@ -102,7 +107,7 @@ def case_attributes(case: Case) -> dict[str, Any]:
         "GSI5PK": _s(f"DECIDED#{case.partner_id}#{case.decided_at:%Y-%m}") if decided else None,
         "GSI5SK": _s(f"{instant(case.decided_at)}#{case.id}") if decided else None,
         "decided": _s(instant(case.decided_at)) if decided else None,
-        "outcome": _s(outcome_of([i.determination.decision for i in case.active_items if i.determination]))
+        "outcome": _s(outcome_of([i.determination.decision for i in determined if i.determination]))
         if decided else None,
         "extended": {"BOOL": bool(case.extensions)} if decided else None,
         "appealed_kind": _s(case.appealed_kind.value) if case.appealed_kind else None,
@@ -138,10 +143,12 @@ def _update_case(table: str, case: Case, expected_version: int) -> Item:
     }}
 
 
-def event_item(case_id: str, event: Event) -> Item:
+def event_item(case_id: str, event: Event, n: int = 0) -> Item:
+    """`n` orders the events one write stores at one instant (an update that also answers an information
+    request); the random tail keeps apart events other writes store at the same instant."""
     return {
         "PK": {"S": case_pk(case_id)},
-        "SK": {"S": f"EVENT#{event.at.isoformat()}#{secrets.token_hex(4)}"},
+        "SK": {"S": f"EVENT#{event.at.isoformat()}#{n:02d}{secrets.token_hex(4)}"},
         "doc": {"S": event.model_dump_json()},
     }
 
@@ -190,7 +197,7 @@ def replace_case_transaction(table: str, case: Case, expected_version: int, even
     if submission is not None:
         items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
         items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case)]
-    items += [_put(table, event_item(case.id, e)) for e in events]
+    items += [_put(table, event_item(case.id, e, n)) for n, e in enumerate(events)]
     return {"TransactItems": items}
 
 

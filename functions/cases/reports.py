@@ -24,11 +24,12 @@ def report(
     end: Annotated[date | None, Query(alias="to")] = None,
     partner: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Any:
+    caller = http.caller(router)  # first: strangers learn nothing, not even which reports exist
     if report != "prior-authorization-metrics":
         raise NotFound("no such report")
     svc = services()
     partners = [partner] if partner else sorted(svc.partners().partners)
-    rows = review.prior_authorization_report(svc.review, http.caller(router), partners, start, end)
+    rows = review.prior_authorization_report(svc.review, caller, partners, start, end)
     accept = (router.current_event.headers or {}).get("accept") or (router.current_event.headers or {}).get("Accept") or ""
     if "text/csv" in accept:
         return Response(200, "text/csv; charset=utf-8", metrics_csv(rows["rows"]))

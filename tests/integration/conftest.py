@@ -52,6 +52,9 @@ class ReviewerApi:
     def post(self, path: str, body: dict) -> requests.Response:
         return requests.post(f"{self.base}{path}", json=body, headers=self.headers, timeout=30)
 
+    def put(self, path: str, body: dict) -> requests.Response:
+        return requests.put(f"{self.base}{path}", json=body, headers=self.headers, timeout=30)
+
     def command(self, case_id: str, command: str, **body) -> requests.Response:
         """A lifecycle command at the case's current version."""
         version = self.get(f"/cases/{case_id}").json()["case"]["version"]
@@ -118,3 +121,28 @@ _fresh = iter(range(1000))
 def fresh_partner():
     """A corpus partner nobody has used yet in this session."""
     return f"corpus{next(_fresh)}"
+
+
+@pytest.fixture
+def enrolled(stack, tmp_path):
+    """enrolled(username, groups=(), npi=None) -> an ID token for a user outside the demo reviewers,
+    signed with the stack's key: as if an administrator had enrolled them in its user pool."""
+    import yaml
+
+    from infra.local.identity import LocalUserPool
+
+    def token(username: str, groups: tuple[str, ...] = (), npi: str | None = None) -> str:
+        users = tmp_path / f"reviewers-{username}.yaml"
+        users.write_text(yaml.safe_dump({"reviewers": [
+            {"username": username, "sub": username, "groups": list(groups), **({"npi": npi} if npi else {})}]}))
+        return LocalUserPool(reviewers_file=users, signing_key=stack.user_pool.key_path).token(username)
+    return token
+
+
+@pytest.fixture(scope="session")
+def archived(stack):
+    """archived(key) -> the bytes the archive bucket holds under this key."""
+    import os
+
+    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint)
+    return lambda key: s3.get_object(Bucket=os.environ["ARCHIVE_BUCKET"], Key=key)["Body"].read()
