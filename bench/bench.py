@@ -78,12 +78,14 @@ def cpu_per_submit(rounds: int = 15, per_round: int = 20) -> dict:
     from fhir.resources.R4B.bundle import Bundle
 
     from adapters.memory import MemoryArchive, MemoryCaseStore
+    from adapters.partners import PartnerRegistry
     from functions import bootstrap
     from functions.fhir.app import lambda_handler
 
     name, raw = largest_request_bundle()
     store = MemoryCaseStore()
-    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime.now(timezone.utc))
+    services = bootstrap.Services(store, MemoryArchive(), lambda: datetime.now(timezone.utc),
+                                  partners=lambda: PartnerRegistry([], {}))
     bootstrap.override(lambda: services)
     bodies = iter([with_identifier(raw, n) for n in range(rounds * per_round + 10)])
     for _ in range(5):  # warm both paths

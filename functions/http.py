@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import traceback
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -43,7 +43,9 @@ def outcome(status: int, code: str, message: str, where: str | None = None) -> R
     return fhir(status, operation_outcome(code, message, where))
 
 
-def create_app() -> APIGatewayRestResolver:
+def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) -> APIGatewayRestResolver:
+    """`identity`: who the caller must be, checked before a body is judged (Powertools validates the
+    body before any route code runs; a caller without access hears 401/403, not what was wrong)."""
     app = APIGatewayRestResolver(enable_validation=True)
 
     @app.exception_handler([DomainError, HttpError])
@@ -55,6 +57,11 @@ def create_app() -> APIGatewayRestResolver:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(err: RequestValidationError) -> Response:
+        if identity is not None:
+            try:
+                identity(app)
+            except HttpError as denied:
+                return refused(denied)
         first = err.errors()[0]  # carries the input: only its location, type and allowed values are used
         if first["type"] == "json_invalid":
             return outcome(400, "structure", "the body is not valid JSON")

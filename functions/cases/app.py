@@ -9,7 +9,7 @@ from functions import http
 from functions.cases import cases, reports, reviewers
 from functions.observability import entry_point
 
-app = http.create_app()
+app = http.create_app(identity=http.caller)
 app.include_router(cases.router)
 app.include_router(reviewers.router)
 app.include_router(reports.router)

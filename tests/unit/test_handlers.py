@@ -92,7 +92,8 @@ def test_store_failure_is_a_500_that_reveals_nothing(memory, monkeypatch):
 
 def test_determination_body_is_validated_without_echoing_input():
     status, body = call(cases_app.lambda_handler, event("POST", "/cases/x/determination",
-                                                        {"version": "SECRET", "decisions": []}, content_type="application/json"))
+                                                        {"version": "SECRET", "decisions": []}, content_type="application/json",
+                                                        claims=reviewer_claims()))
     assert status == 422 and body["resourceType"] == "OperationOutcome"
     assert "SECRET" not in json.dumps(body) and body["issue"][0]["expression"]
 
@@ -241,3 +242,14 @@ def test_a_reference_to_an_entry_without_a_resource_resolves_to_nothing(memory):
     [case] = memory.cases.values()
     assert status == 200 and [(p.npi, p.reference) for p in case.providers] == [
         (None, f.BASE + "Organization/provider-1")]
+
+
+def test_review_api_judges_the_caller_before_the_body():
+    """Powertools validates bodies before route code: a partner or a groupless user must still hear 403, not 422."""
+    bad = {"version": "1"}
+    status, body = call(cases_app.lambda_handler, event("POST", "/cases/x/start", bad))
+    assert status == 403 and body["issue"][0]["code"] == "forbidden"
+    status, _ = call(cases_app.lambda_handler, event("POST", "/cases/x/start", bad, claims=reviewer_claims(groups="")))
+    assert status == 403
+    status, body = call(cases_app.lambda_handler, event("POST", "/cases/x/start", bad, claims=reviewer_claims()))
+    assert status == 422 and body["issue"][0]["expression"] == ["version"]
