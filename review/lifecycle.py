@@ -17,7 +17,7 @@ from .model import (
     OPEN_STATUSES, Actor, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
     Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
 )
-from .rules import ReviewPolicy
+from .rules import ADVERSE, ReviewPolicy
 
 S = Status
 OPEN = sorted(OPEN_STATUSES)
@@ -39,7 +39,6 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
 }
 
 REVIEWERS = frozenset({Role.REVIEWER, Role.PHYSICIAN_REVIEWER})
-ADVERSE = frozenset({Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED})
 GRANTS = frozenset({Decision.APPROVED, Decision.PARTIAL, Decision.MODIFIED})
 DEFAULT_AUTH_VALIDITY = timedelta(days=90)
 
@@ -164,7 +163,7 @@ def decide(case: Case, caller: Caller, command: cmd.Decide, now: datetime) -> tu
         _check_decision(caller, d, decision, where)
         items[d.item_sequence] = active[d.item_sequence].model_copy(update={"determination": Determination(
             decision=decision, reason_code=d.reason_code, reason_text=d.reason_text, decided_at=now,
-            reviewer=actor if decision in ADVERSE else caller.acting_as(Role.PHYSICIAN_REVIEWER, Role.REVIEWER),
+            reviewer=actor,
             authorization_number=f"{preauth_ref}-{d.item_sequence}" if decision in GRANTS else None,
             authorized_quantity=d.authorized_quantity,
             authorized_period=Period(start=d.authorized_period.start.isoformat(), end=d.authorized_period.end.isoformat())

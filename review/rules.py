@@ -8,7 +8,7 @@ from datetime import datetime
 
 from .clocks import DEFAULT_TIME_ZONE, ClockRow, ClockTable, Service, check_extension
 from .errors import Conflict
-from .model import Case, Decision, Item, Kind, Priority, Status
+from .model import Case, Decision, Item, Kind, Priority
 
 ADVERSE = frozenset({Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED})
 
@@ -77,5 +77,3 @@ def apply_update(case: Case, items: list[Item]) -> list[Item]:
             merged[item.sequence] = item
     return sorted(merged.values(), key=lambda i: i.sequence)
 
-
-__all__ = ["ReviewPolicy", "Status", "apply_update", "best_match", "cancelled_items", "is_adverse", "new_case_id"]
