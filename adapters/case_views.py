@@ -6,6 +6,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
@@ -50,10 +51,14 @@ class DynamoCaseViews:
         cursor = _encode_cursor(keys.index_key(index, rows[-1]), _fingerprint(query)) if more else None
         return Page(cases=[summary(i) for i in rows], next=cursor)
 
-    def open_cases(self) -> Iterator[tuple[CaseSummary, str | None]]:
-        """Every open case with the SLA threshold it is marked at for its current deadline, soonest
-        due first: one pass over the Worklist index."""
-        for item in self._all_pages(keys.open_cases_query):
+    def open_counts(self) -> Counter[tuple[str, str]]:
+        """Open cases per (partner, priority): one pass over the Worklist index, two attributes each."""
+        return Counter((item["partner"]["S"], item["priority"]["S"]) for item in self._all_pages(keys.open_counts_query))
+
+    def due_by(self, at: datetime) -> Iterator[tuple[CaseSummary, str | None]]:
+        """The open cases due at or before `at`, soonest first, each with the SLA threshold it is
+        marked at for its current deadline."""
+        for item in self._all_pages(lambda table, start: keys.due_by_query(table, at, start)):
             case = summary(item)
             yield case, keys.sla_marked(item.get("sla", {}).get("S"), case.due_at)
 

@@ -289,10 +289,23 @@ def index_key(index: str, item: Item) -> Item:
     return {k: item[k] for k in ("PK", "SK", *INDEXES[index])}
 
 
-def open_cases_query(table: str, start_key: Item | None = None) -> Item:
-    """Every open case's summary, soonest due first: the SLA monitor's one pass."""
+def open_counts_query(table: str, start_key: Item | None = None) -> Item:
+    """Every open case's partner and priority, and nothing else: what the SLA monitor counts."""
+    return _worklist_pass(table, start_key, ProjectionExpression="#partner, #priority",
+                          ExpressionAttributeNames={"#partner": "partner", "#priority": "priority"})
+
+
+def due_by_query(table: str, at: datetime, start_key: Item | None = None) -> Item:
+    """The summaries of the open cases due at or before `at`, soonest first: a key range of the
+    Worklist index, so a run reads the cases near their deadline, not every open case."""
+    past_at = instant(at) + "$"  # "$" follows "#": after every <due>#<case id> key of that second
+    return _worklist_pass(table, start_key, KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :past",
+                          ExpressionAttributeValues={":pk": _s(OPEN), ":past": _s(past_at)})
+
+
+def _worklist_pass(table: str, start_key: Item | None, **asked: Any) -> Item:
     request: Item = {"TableName": table, "IndexName": "Worklist", "KeyConditionExpression": "GSI1PK = :pk",
-                     "ExpressionAttributeValues": {":pk": _s(OPEN)}}
+                     "ExpressionAttributeValues": {":pk": _s(OPEN)}, **asked}
     if start_key:
         request["ExclusiveStartKey"] = start_key
     return request

@@ -2,8 +2,9 @@
 holding 10,000 open cases (written straight to the table: the figure is the read, not the intake).
 
 9.  First worklist page (limit 50, no filter) vs a GetItem of one case, interleaved, medians.
-10. One SLA monitor run over those cases (reads all 10,000 summaries, marks the overdue ones once,
-    publishes their alerts), and a second run (reads all, marks nothing).
+10. One SLA monitor run over those cases (counts all 10,000 from two projected attributes, reads
+    the summaries of the cases due within its window, marks the 100 overdue ones once and publishes
+    their alerts), and a second run (counts and reads again, marks nothing).
 """
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """The SLA monitor's rule: which open cases are due soon or overdue, which of them crossed a
 threshold since they were last marked, and the counts the metrics report. Pure: the function that
-runs it reads the worklist index and writes the marks."""
+runs it reads the worklist index (the open counts, and the cases due by the window's far edge) and
+writes the marks."""
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from .views import CaseSummary
 
@@ -26,18 +27,20 @@ def threshold(summary: CaseSummary, now: datetime, window: timedelta) -> str | N
     return DUE_SOON if summary.due_at <= now + window else None
 
 
-def assess(cases: Iterable[tuple[CaseSummary, str | None]], now: datetime, window: timedelta) -> Assessment:
-    """`cases`: every open case with the threshold it is already marked at for its current deadline
-    (None when unmarked, or marked for a deadline since moved). A case is marked once per threshold
-    and deadline; one that skipped due-soon (a short clock, or the monitor was down) is marked overdue."""
+def assess(open_counts: Mapping[tuple[str, str], int], due: Iterable[tuple[CaseSummary, str | None]],
+           now: datetime, window: timedelta) -> Assessment:
+    """`open_counts`: open cases per (partner, priority). `due`: the open cases due by `now + window`,
+    each with the threshold it is already marked at for its current deadline (None when unmarked,
+    or marked for a deadline since moved). A case is marked once per threshold and deadline; one that
+    skipped due-soon (a short clock, or the monitor was down) is marked overdue."""
     out = Assessment()
-    for summary, marked in cases:
-        key = (summary.partner, summary.priority.value)
-        out.counts[(*key, "open")] += 1
+    for (partner, priority), count in open_counts.items():
+        out.counts[(partner, priority, "open")] += count
+    for summary, marked in due:
         reached = threshold(summary, now, window)
         if reached is None:
             continue
-        out.counts[(*key, reached)] += 1
+        out.counts[(summary.partner, summary.priority.value, reached)] += 1
         if marked is None or THRESHOLDS.index(marked) < THRESHOLDS.index(reached):
             out.to_mark.append((summary, reached))
     return out

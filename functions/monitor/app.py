@@ -22,7 +22,7 @@ def lambda_handler(event, context) -> dict:
     svc = services()
     now = svc.clock()
     window = timedelta(hours=float(os.environ.get("DUE_SOON_HOURS", "24")))
-    found = sla.assess(svc.views.open_cases(), now, window)
+    found = sla.assess(svc.views.open_counts(), svc.views.due_by(now + window), now, window)
     alerts = []
     for summary, mark in found.to_mark:
         history = Event(at=now, type=f"sla-{mark}", actor=MONITOR, from_status=summary.status,

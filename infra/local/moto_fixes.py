@@ -1,9 +1,10 @@
-"""Three fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
+"""Five fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
 
 Why: moto is built for test cases that reset it every few requests. Left running as the local
 stack's store, two of its habits made every request cost more than the one before and kept every
 byte it ever held (measured: 120 MB -> 1.8 GB RSS over 128 `$submit`s, requests from 0.1 s to 1 s),
-and a third made every Query cost in proportion to the table:
+a third made every Query cost in proportion to the table, and two more made each item of a
+Query page cost many times what it should:
 
 1. `DynamoDBBackend.transact_write_items` backs up, before it starts, a `copy.deepcopy` of the
    *whole table* once per item of the transaction (so that it can roll back a cancelled one).
@@ -29,21 +30,39 @@ and a third made every Query cost in proportion to the table:
    are dropped, to be rebuilt at the next Query. A Query on the table itself is shown its one
    partition.
 
+4. `SecondaryIndex.project` (INCLUDE and KEYS_ONLY indexes) asks `Item.project` for the item's
+   attributes one by one, and `Item.project` converts the *whole* item to plain Python for each
+   of them: a page of 50 summaries from a 15-attribute case converted 700 attributes' worth per item.
+   Fix: convert only the projected attributes, once each, and build the projected Item from them
+   as `Item.project` does (`serializer.serialize(...)["M"]`), less the item size check that re-sums
+   the whole item at each attribute (a projection is part of an item moto already holds within its
+   size). Names with moto's list syntax (`a[1]`) go to moto's own method.
+5. moto answers every JSON request through a generic serializer that walks botocore's model for
+   each value: an AttributeValue (a union of ten members) costs ten member lookups through its
+   alias providers, at every level of every item. It was more than half the cost of a Query page.
+   Fix: an AttributeValue whose one member is one of the ten is written directly, as the generic
+   walk writes it (strings and booleans as they are, blobs base64, maps and lists member by
+   member); anything else (a None, two members, an unknown one, a map key "") still takes the
+   generic walk.
+
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
 off; (3) would keep items per partition in index order inside `Table`. Here, so as not to copy
 moto's methods, (1) and (3) wrap them: in moto's DynamoDB module a table's "deep copy" is the table
 itself, and the wrapper restores the touched items when the original raises; a Query's wrapper
-hands moto's `Table.query` a view of the table whose `all_items()` is the reachable items.
+hands moto's `Table.query` a view of the table whose `all_items()` is the reachable items; (4) and
+(5) would be moto's own methods (they keep the originals as `__wrapped__`, for comparison).
 `apply()` refuses any other moto version: pyproject.toml pins the one these were tested against;
 tests/integration/test_embedded_store.py fails if (1) or (2) is removed, and
-tests/integration/test_moto_index_fix.py if (3) is, or if its answers ever differ from moto's.
+tests/integration/test_moto_index_fix.py if (3) is, or if its answers (raw bytes, with (4) and (5))
+ever differ from moto's.
 """
 from __future__ import annotations
 
 import copy
 import functools
 import logging
+import re
 from bisect import bisect_left, bisect_right
 from operator import itemgetter
 from typing import Any, Iterable
@@ -60,11 +79,13 @@ logger = logging.getLogger("claimbridge.embedded")
 
 
 def apply() -> None:
-    """Install the three fixes (idempotent). Call before the embedded endpoint serves a request."""
+    """Install the five fixes (idempotent). Call before the embedded endpoint serves a request."""
     global _applied
     import moto
     from moto.core.common_models import BaseModel
     from moto.dynamodb import models as dynamodb_models
+    from moto.core.serialize import BaseJSONSerializer
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     if _applied:
@@ -82,6 +103,9 @@ def apply() -> None:
     Table.delete_item = _reordered_after_delete(Table.delete_item)  # type: ignore[method-assign]
     backend.update_item = _reordered_after_update(backend.update_item)  # type: ignore[method-assign]
     Table.query = _query_shown_reachable_items(Table.query)  # type: ignore[method-assign]
+    Item.project = _projected_once(Item.project)  # type: ignore[method-assign]
+    BaseJSONSerializer._serialize_type_structure = _attribute_values_written_directly(  # type: ignore[method-assign]
+        BaseJSONSerializer._serialize_type_structure)
     _applied = True
 
 
@@ -239,16 +263,17 @@ class IndexOrder:
             items.insert(i, item)
             self.placed[table_key] = key
 
-    def reachable(self, hash_value: Any, range_comparison: str | None, range_values: list,
-                  limit: int | None, exclusive_start_key: dict | None, forward: bool) -> list:
-        """The items moto's Query loop would look at for this page, in index order. Raises _NotHere
-        for a query not worked out here (moto then looks at the whole table, as it always did).
+    def page(self, hash_value: Any, range_comparison: str | None, range_values: list,
+             limit: int | None, exclusive_start_key: dict | None, forward: bool) -> tuple[list, bool]:
+        """The items moto's Query loop takes for this page, in its order, and whether it stops early
+        (the page then has a LastEvaluatedKey). Raises _NotHere for a query not worked out here
+        (moto then looks at the whole table, as it always did).
 
-        moto's loop skips what comes before the start key, keeps the items that pass the range
-        condition until it has `limit`, and returns a LastEvaluatedKey if it then meets any item,
-        or if an item would take the page past 1 MB. Items in index order that fail the range
-        condition before the passing ones change nothing (none is 1 MB), so are left out; after
-        them, one is shown, and all of them if the page's size leaves room for a break on size.
+        moto's loop skips what comes before the start key, then takes the items that pass the range
+        condition until it has `limit` of them or the next would take the page past 1 MB; it stops
+        at that item. Items in index order that fail the range condition before the passing ones
+        change nothing (none is 1 MB alone); after the passing ones, moto goes on over the failing
+        ones, and stops at the first it meets with `limit` taken, or that the 1 MB check refuses.
         """
         from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -267,19 +292,19 @@ class IndexOrder:
                 lo = max(lo, bisect_right(keys, tuple(start)))
             else:
                 hi = min(hi, bisect_left(keys, tuple(start)))
-        if hi <= lo:
-            return []
-        if forward:
-            end = hi if limit is None else min(hi, lo + limit + 1)
-            shown = items[lo:end]
-            if end == hi < len(keys):  # moto goes on past the matching items
-                shown += items[hi:] if _may_reach_size_limit(shown) else items[hi:hi + 1]
-        else:
-            begin = lo if limit is None else max(lo, hi - limit - 1)
-            shown = items[begin:hi]
-            if begin == lo > 0:
-                shown = (items[:lo] if _may_reach_size_limit(shown) else items[lo - 1:lo]) + shown
-        return shown
+        taken: list = []
+        size = 0
+        for at in range(lo, len(keys)) if forward else range(hi - 1, -1, -1):
+            matches = lo <= at < hi
+            if not matches and (limit is None or len(taken) < limit) and size + ITEM_SIZE_LIMIT <= RESULT_SIZE_LIMIT:
+                break  # past the passing items, and none of the failing ones can stop moto
+            item_size = items[at].size()
+            if len(taken) == limit or size + item_size > RESULT_SIZE_LIMIT:
+                return taken, True
+            if matches:
+                taken.append(items[at])
+                size += item_size
+        return taken, False
 
     def range_span(self, keys: Any, comparison: str | None, values: list) -> tuple[int, int]:
         """[lo, hi): the items of a partition whose range key passes moto's range comparison."""
@@ -324,16 +349,6 @@ _UNBUILT = object()
 
 class _NotHere(Exception):
     """A query moto answers alone, looking at the whole table."""
-
-
-def _may_reach_size_limit(page: list) -> bool:
-    """Could one more item (at most ITEM_SIZE_LIMIT) take a page holding these past 1 MB?"""
-    size = 0
-    for item in page:
-        size += item.size()
-        if size > RESULT_SIZE_LIMIT - ITEM_SIZE_LIMIT:
-            return True
-    return False
 
 
 def index_shape(table: Any, index: Any) -> tuple | None:
@@ -500,11 +515,11 @@ def _query_shown_reachable_items(query: Any) -> Any:
         shown: Any = table
         try:
             if index_name:
-                shown = _Showing(table, _reachable_in_index(
+                taken, stopped = _index_page(
                     table, index_name, consistent_read, hash_key_conditions, range_key_conditions,
-                    range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, filter_kwargs))
-            else:
-                shown = _Showing(table, _partition(table, hash_key))
+                    range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward, filter_kwargs)
+                return _answered(table, index_name, taken, stopped, filter_expression, projection_expressions)
+            shown = _Showing(table, _partition(table, hash_key))
         except Exception:  # _NotHere, or a request moto refuses (or answers) in its own way: let it
             pass
         return query(shown, hash_key, range_comparison, range_objs,
@@ -513,6 +528,24 @@ def _query_shown_reachable_items(query: Any) -> Any:
                      range_key_conditions=range_key_conditions, **filter_kwargs)
 
     return query_shown_reachable_items
+
+
+def _answered(table: Any, index_name: str, taken: list, stopped: bool, filter_expression: Any,
+              projection_expressions: Any) -> tuple[list, int, Any]:
+    """The end of moto's Table.query, for the items its loop takes: (items, ScannedCount,
+    LastEvaluatedKey). moto deep-copies the items before projecting them; an INCLUDE or KEYS_ONLY
+    projection builds new items, and nothing after it writes to them, so only ALL copies here."""
+    last_key = table._get_last_evaluated_key(taken[-1], index_name) if stopped else None
+    index = table.get_index(index_name)
+    if (index.projection or {}).get("ProjectionType") in ("KEYS_ONLY", "INCLUDE"):
+        results = [index.project(item) for item in taken]
+    else:
+        results = [index.project(item) for item in copy.deepcopy(taken)]
+    if filter_expression is not None:
+        results = [item for item in results if filter_expression.expr(item)]
+    if projection_expressions:
+        results = [item.project(projection_expressions) for item in results]
+    return results, len(taken), last_key
 
 
 def _partition(table: Any, hash_key: Any) -> list:
@@ -525,9 +558,9 @@ def _partition(table: Any, hash_key: Any) -> list:
     return list(held.values()) if table.range_key_attr else [held]
 
 
-def _reachable_in_index(table: Any, index_name: str, consistent_read: bool, hash_key_conditions: list | None,
+def _index_page(table: Any, index_name: str, consistent_read: bool, hash_key_conditions: list | None,
                         range_key_conditions: list | None, range_comparison: str | None, range_objs: list,
-                        limit: Any, exclusive_start_key: Any, forward: bool, filter_kwargs: dict) -> list:
+                        limit: Any, exclusive_start_key: Any, forward: bool, filter_kwargs: dict) -> tuple[list, bool]:
     from moto.dynamodb.models.table import GlobalSecondaryIndex
 
     index = next((i for i in table.all_indexes() if i.name == index_name), None)
@@ -545,5 +578,75 @@ def _reachable_in_index(table: Any, index_name: str, consistent_read: bool, hash
         raise _NotHere
     if range_comparison and range_conditions and range_conditions[0][0] != order.range_attr:
         raise _NotHere
-    return order.reachable(hash_value, range_comparison, range_objs, limit, exclusive_start_key,
-                           forward is not False)
+    return order.page(hash_value, range_comparison, range_objs, limit, exclusive_start_key, forward is not False)
+
+
+# Fix 4: a projection converts each projected attribute once.
+
+LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's `find_nested_key` reads such a name as a list element
+
+
+def _projected_once(project: Any) -> Any:
+    @functools.wraps(project)
+    def project_once(item: Any, projection_expressions: list[list[str]]) -> Any:
+        from moto.dynamodb.models.dynamo_type import DynamoType, Item, deserializer, serializer
+
+        if any(len(path) != 1 or LIST_ELEMENT.match(path[0]) for path in projection_expressions):
+            return project(item, projection_expressions)  # nested paths, list elements: moto's own
+        kept: dict[str, Any] = {}
+        for (name,) in projection_expressions:  # in moto's order; a name met again is the same value
+            if name in item.attrs and name not in kept:
+                kept[name] = deserializer.deserialize(item.attrs[name].to_regular_json())
+        projected = Item(hash_key=item.hash_key, range_key=item.range_key, attrs={})
+        for name, value in serializer.serialize(kept)["M"].items():  # a part of an item moto holds:
+            dict.__setitem__(projected.attrs, name, DynamoType(value))  # within its size, never re-summed
+        return projected
+
+    return project_once
+
+
+# Fix 5: AttributeValues written without walking botocore's model.
+
+STRINGS, STRING_LISTS, BLOBS = frozenset({"S", "N", "NULL", "BOOL"}), frozenset({"SS", "NS"}), frozenset({"B", "BS"})
+
+
+class _Generic(Exception):
+    """A value the generic walk must write."""
+
+
+def _attribute_value(value: Any, to_base64: Any) -> dict:
+    """One AttributeValue as moto's generic JSON serializer writes it; raises _Generic otherwise."""
+    if type(value) is not dict or len(value) != 1:
+        raise _Generic
+    (member, inner), = value.items()
+    if inner is None:
+        raise _Generic
+    if member in STRINGS:
+        return {member: inner}
+    if member in STRING_LISTS:
+        return {member: list(inner)}
+    if member == "B":
+        return {"B": to_base64(inner)}
+    if member == "BS":
+        return {"BS": [to_base64(blob) for blob in inner]}
+    if member == "M" and type(inner) is dict:
+        if "" in inner:  # the generic walk writes a map key "" as no key at all: moto's answer, kept
+            raise _Generic
+        return {"M": {key: _attribute_value(nested, to_base64) for key, nested in inner.items()}}
+    if member == "L" and type(inner) is list:
+        return {"L": [_attribute_value(nested, to_base64) for nested in inner]}
+    raise _Generic
+
+
+def _attribute_values_written_directly(serialize_structure: Any) -> Any:
+    @functools.wraps(serialize_structure)
+    def serialize_structure_directly(serializer: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if key and shape.name == "AttributeValue":
+            try:
+                serialized[serializer.get_serialized_name(shape, key)] = _attribute_value(value, serializer._base64)
+                return
+            except _Generic:
+                pass
+        serialize_structure(serializer, serialized, value, shape, key)
+
+    return serialize_structure_directly

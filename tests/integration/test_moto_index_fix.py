@@ -4,7 +4,7 @@ moto answers a Query by looking at every item of the table; the fix keeps each i
 order and shows moto only the items a page can reach. Its answers must be moto's own: a seeded
 random history of writes (puts, updates that move items between partitions or out of an index,
 deletes, batches, transactions cancelled and not) is checked, page by page, against a reference
-computed here from a model of the table, and against moto answering alone (`Table.query.__wrapped__`).
+computed here from a model of the table, and against moto answering alone (tests/integration/unfixed.py).
 Cost is checked as a ratio to a GetItem: without the fix, a page costs a sort of the whole table.
 """
 from __future__ import annotations
@@ -16,16 +16,15 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
 import pytest
-from moto.dynamodb.models.table import Table
 
 from infra.local import moto_fixes
 from infra.local.embedded import EmbeddedAws
+from tests.integration.unfixed import moto_alone
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +127,7 @@ def plain(item: dict) -> dict:
 def answered_alone(monkeypatch):
     """Counts the Queries the fix handed to moto whole (it answers them alone, from the whole table)."""
     counted = {"queries": 0}
-    for name in ("_reachable_in_index", "_partition"):
+    for name in ("_index_page", "_partition"):
         original = getattr(moto_fixes, name)
 
         def counting(*args, original=original):
@@ -140,17 +139,6 @@ def answered_alone(monkeypatch):
 
         monkeypatch.setattr(moto_fixes, name, counting)
     return counted
-
-
-@contextmanager
-def moto_alone():
-    """moto's own Table.query, for the duration."""
-    fixed = Table.query
-    Table.query = fixed.__wrapped__
-    try:
-        yield
-    finally:
-        Table.query = fixed
 
 
 # The writes: a random history, applied to the endpoint and to a model of the table.
@@ -443,6 +431,7 @@ def test_orders_follow_the_table_through_deletion_and_an_index_added_later(clien
 REPLAY = """
 import json, sys, boto3
 from infra.local.embedded import EmbeddedAws
+from tests.integration.unfixed import moto_alone
 aws = EmbeddedAws(sys.argv[1])
 client = boto3.client("dynamodb", endpoint_url=aws.start(), region_name="us-east-1",
                       aws_access_key_id="local", aws_secret_access_key="local")
@@ -473,6 +462,37 @@ def test_a_restart_replays_the_journal_into_the_same_answers(tmp_path):
     replayed = subprocess.run([sys.executable, "-c", REPLAY, str(tmp_path), json.dumps(queries)], cwd=PROJECT,
                               capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(replayed.stdout) == before
+
+
+def test_pages_that_stop_at_one_megabyte_stop_where_moto_stops(client, table, answered_alone):
+    """Items of 20 to 390 KB, so that pages end on moto's 1 MB check (before, after and among the
+    items a range condition passes), with and without limits, both ways, paged to the end."""
+    rng = random.Random(7)
+    model = {}
+    for n in range(40):
+        item = {"PK": f"CASE#{n:03d}", "SK": "CASE", "GSI1PK": "OPEN", "status": rng.choice(["open", "held"]),
+                "GSI1SK": f"2025-{rng.randint(0, 60):02d}#{n:03d}", "due_at": "d" * rng.randint(20_000, 390_000)}
+        client.put_item(TableName=table, Item=typed(item))
+        model[(item["PK"], item["SK"])] = item
+    pages = 0
+    for _ in range(40):
+        condition = random_condition(rng, INDEXES[0], model)
+        query = request(table, INDEXES[0], "OPEN", condition, rng.choice([None, None, 1, 3, 8]),
+                        rng.random() < 0.5, rng.choice([None, "open"]))
+        start = None
+        while True:
+            asked = query | ({"ExclusiveStartKey": start} if start else {})
+            answer = client.query(**asked)
+            answer.pop("ResponseMetadata")
+            with moto_alone():
+                alone = client.query(**asked)
+            alone.pop("ResponseMetadata")
+            assert answer == alone, (asked, answer.get("LastEvaluatedKey"), alone.get("LastEvaluatedKey"))
+            pages += 1
+            start = answer.get("LastEvaluatedKey")
+            if start is None:
+                break
+    assert pages > 80 and answered_alone["queries"] == 0
 
 
 def median_seconds(call, times: int) -> float:

@@ -1,7 +1,7 @@
 """The DynamoDB requests the store sends, asserted as built (no I/O)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -114,3 +114,21 @@ def test_a_closed_status_is_not_a_worklist_filter():
     with pytest.raises(Invalid) as err:
         keys.worklist_plan(WorklistQuery(status=Status.DECIDED))
     assert err.value.expression == "status"
+
+
+def test_the_monitor_reads_the_cases_due_by_its_edge_as_a_key_range():
+    """`due_by_query` keeps every case due at or before the edge (to the second, as stored) and no other."""
+    edge = datetime(2026, 3, 8, 15, 0, 0, 500_000, tzinfo=timezone.utc)
+    request = keys.due_by_query("T", edge)
+    assert request["IndexName"] == "Worklist" and request["KeyConditionExpression"] == "GSI1PK = :pk AND GSI1SK < :past"
+    past = request["ExpressionAttributeValues"][":past"]["S"]
+    for due, kept in [(edge - timedelta(days=30), True), (edge - timedelta(seconds=1), True), (edge, True),
+                      (edge.replace(microsecond=0), True), (edge + timedelta(seconds=1), False)]:
+        for case_id in ("0", "zzzzzzzzzzzz", "~"):
+            assert (keys.due_key(case_id, due) < past) is kept, (due, case_id)
+
+
+def test_the_monitor_counts_from_two_projected_attributes():
+    request = keys.open_counts_query("T", {"PK": {"S": "x"}})
+    assert request["ProjectionExpression"] == "#partner, #priority" and request["ExclusiveStartKey"] == {"PK": {"S": "x"}}
+    assert request["KeyConditionExpression"] == "GSI1PK = :pk" and request["ExpressionAttributeValues"] == {":pk": {"S": "OPEN"}}

@@ -1,6 +1,7 @@
 """The SLA monitor's rule, sla.assess: thresholds, one mark per threshold and deadline, counts."""
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +20,7 @@ def summary(due_in: timedelta, id: str = "c1", partner: str = "alpha", priority:
 
 
 def marks(cases: list[tuple[CaseSummary, str | None]], now: datetime = NOW) -> list[tuple[str, str]]:
-    return [(case.id, mark) for case, mark in sla.assess(cases, now, WINDOW).to_mark]
+    return [(case.id, mark) for case, mark in sla.assess({}, cases, now, WINDOW).to_mark]
 
 
 @pytest.mark.parametrize("due_in, reached", [
@@ -71,7 +72,8 @@ def test_counts_per_partner_and_priority():
         (summary(timedelta(hours=1), "a5", priority="expedited"), None),
         (summary(timedelta(days=2), "b1", partner="beta", priority="expedited"), None),
     ]
-    found = sla.assess(cases, NOW, WINDOW)
+    open_counts = Counter((case.partner, case.priority.value) for case, _ in cases)
+    found = sla.assess(open_counts, [(c, m) for c, m in cases if c.due_at <= NOW + WINDOW], NOW, WINDOW)
     assert dict(found.counts) == {
         ("alpha", "standard", "open"): 4, ("alpha", "standard", sla.DUE_SOON): 1, ("alpha", "standard", sla.OVERDUE): 2,
         ("alpha", "expedited", "open"): 1, ("alpha", "expedited", sla.DUE_SOON): 1,
@@ -82,5 +84,5 @@ def test_counts_per_partner_and_priority():
 
 
 def test_nothing_open_is_nothing_counted():
-    found = sla.assess([], NOW, WINDOW)
+    found = sla.assess({}, [], NOW, WINDOW)
     assert not found.counts and found.to_mark == []
