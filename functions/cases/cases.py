@@ -74,54 +74,37 @@ def _case(case: Case) -> dict[str, Any]:
     return case.model_dump(mode="json", exclude={"parties", "response_shape", "source"})
 
 
+# The lifecycle commands: POST /cases/{case_id}/<path> with the command as its body.
+COMMANDS: list[tuple[str, type[cmd.Command], str]] = [
+    ("assignment", cmd.Assign, "Assign the case (supervisors: anyone; reviewers: themself)"),
+    ("start", cmd.Start, "assigned -> in-review"),
+    ("information-request", cmd.RequestInformation, "in-review -> information-requested"),
+    ("information", cmd.ProvideInformation, "Documents received; back to in-review"),
+    ("determination", cmd.Decide, "in-review -> decided"),
+    ("extension", cmd.Extend, "Extend the decision timeframe where the clock row allows"),
+    ("priority", cmd.ChangePriority, "Change the priority; due_at is recomputed from receipt"),
+    ("reopen", cmd.Reopen, "decided -> in-review (supervisors, with a reason)"),
+    ("withdrawal", cmd.Withdraw, "The requester withdrew: -> withdrawn"),
+]
+
+
 def _run(case_id: str, command: cmd.Command) -> dict[str, Any]:
     case = review.execute(services().review, http.caller(router), case_id, command)
     logger.info("case changed", extra={"case_id": case.id, "command": type(command).__name__, "status": case.status.value})
+    if isinstance(command, cmd.Extend):
+        count("ClockExtensions", partner=case.partner_id)
     return _case(case)
 
 
-@router.post("/cases/<case_id>/assignment", summary="Assign the case (supervisors: anyone; reviewers: themself)")
-def assign(case_id: str, command: Annotated[cmd.Assign, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
+def _command_route(path: str, command_type: type[cmd.Command], summary: str) -> None:
+    def run(case_id: str, command: cmd.Command) -> dict[str, Any]:
+        return _run(case_id, command)
+
+    # Powertools reads the body's model from the annotations: each route names its own command.
+    run.__name__ = path.replace("-", "_")
+    run.__annotations__ = {"case_id": str, "command": Annotated[command_type, Body()], "return": dict[str, Any]}
+    router.post(f"/cases/<case_id>/{path}", summary=summary)(run)
 
 
-@router.post("/cases/<case_id>/start", summary="assigned -> in-review")
-def start(case_id: str, command: Annotated[cmd.Start, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/information-request", summary="in-review -> information-requested")
-def request_information(case_id: str, command: Annotated[cmd.RequestInformation, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/information", summary="Documents received; back to in-review")
-def information(case_id: str, command: Annotated[cmd.ProvideInformation, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/determination", summary="in-review -> decided")
-def determination(case_id: str, command: Annotated[cmd.Decide, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/extension", summary="Extend the decision timeframe where the clock row allows")
-def extension(case_id: str, command: Annotated[cmd.Extend, Body()]) -> dict[str, Any]:
-    case = _run(case_id, command)
-    count("ClockExtensions", partner=case["partner_id"])
-    return case
-
-
-@router.post("/cases/<case_id>/priority", summary="Change the priority; due_at is recomputed from receipt")
-def priority(case_id: str, command: Annotated[cmd.ChangePriority, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/reopen", summary="decided -> in-review (supervisors, with a reason)")
-def reopen(case_id: str, command: Annotated[cmd.Reopen, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
-
-
-@router.post("/cases/<case_id>/withdrawal", summary="The requester withdrew: -> withdrawn")
-def withdrawal(case_id: str, command: Annotated[cmd.Withdraw, Body()]) -> dict[str, Any]:
-    return _run(case_id, command)
+for _command in COMMANDS:
+    _command_route(*_command)

@@ -19,24 +19,27 @@ Query page cost many times what it should:
    keeping those of the asked partition, for an index (then sorting those in index order) and for
    the table alike. A first worklist page of 50 cost what the table costs to sort.
    Fix: keep, for each index of a table, every partition's items (moto's own objects) in the order
-   moto's Query returns them, with bisect over key tuples; a Query is then answered by moto's own
-   `Table.query`, shown only the items its page can reach (`IndexOrder.reachable`). The orders are
-   kept where moto writes an item: `Table.put_item` and `Table.delete_item` (every put and delete
-   goes through them: PutItem, BatchWriteItem, transactions, PartiQL, imports, UpdateItem of a new
-   item), `DynamoDBBackend.update_item` (the one place an item is changed in place) and
+   moto's Query returns them, with bisect over key tuples. An index Query's page is then walked
+   here as moto's loop walks it (`IndexOrder.page`: the start key, the range condition, `Limit`,
+   the 1 MB stop) over only the items it reaches, and finished as moto finishes it (`_answered`:
+   projection, filter, ProjectionExpression), without moto's sort and its deep copy of the page
+   (an INCLUDE or KEYS_ONLY projection builds new items). A Query on the table itself is answered
+   by moto, shown its one partition. The orders are kept where moto writes an item:
+   `Table.put_item` and `Table.delete_item` (every put and delete goes through them: PutItem,
+   BatchWriteItem, transactions, PartiQL, imports, UpdateItem of a new item),
+   `DynamoDBBackend.update_item` (the one place an item is changed in place) and
    `TouchedItems.restore` below. A table's orders are built at its first write (empty, for a new
    table: a restart's journal replay builds them as it goes), for a restored table or a new index
    when first needed, again when an index's definition changes, and if ever found out of step they
-   are dropped, to be rebuilt at the next Query. A Query on the table itself is shown its one
-   partition.
-
-4. `SecondaryIndex.project` (INCLUDE and KEYS_ONLY indexes) asks `Item.project` for the item's
-   attributes one by one, and `Item.project` converts the *whole* item to plain Python for each
-   of them: a page of 50 summaries from a 15-attribute case converted 700 attributes' worth per item.
-   Fix: convert only the projected attributes, once each, and build the projected Item from them
-   as `Item.project` does (`serializer.serialize(...)["M"]`), less the item size check that re-sums
-   the whole item at each attribute (a projection is part of an item moto already holds within its
-   size). Names with moto's list syntax (`a[1]`) go to moto's own method.
+   are dropped, to be rebuilt at the next Query.
+4. `Item.project` (an index's projection, a ProjectionExpression) converts the *whole* item to
+   plain Python once per projected attribute: a page of 50 summaries of a 15-attribute case
+   converted 700 attributes' worth per item.
+   Fix: take only the projected attributes, once each: strings and booleans as they are (boto3's
+   round trip gives them back unchanged), every other value through the same round trip as
+   `Item.project`; and skip the item size check that re-sums the whole item at each attribute (a
+   projection is part of an item moto already holds within its size). Nested paths and names with
+   moto's list syntax (`a[1]`) go to moto's own method.
 5. moto answers every JSON request through a generic serializer that walks botocore's model for
    each value: an AttributeValue (a union of ten members) costs ten member lookups through its
    alias providers, at every level of every item. It was more than half the cost of a Query page.
@@ -47,15 +50,14 @@ Query page cost many times what it should:
 
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
-off; (3) would keep items per partition in index order inside `Table`. Here, so as not to copy
-moto's methods, (1) and (3) wrap them: in moto's DynamoDB module a table's "deep copy" is the table
-itself, and the wrapper restores the touched items when the original raises; a Query's wrapper
-hands moto's `Table.query` a view of the table whose `all_items()` is the reachable items; (4) and
-(5) would be moto's own methods (they keep the originals as `__wrapped__`, for comparison).
-`apply()` refuses any other moto version: pyproject.toml pins the one these were tested against;
-tests/integration/test_embedded_store.py fails if (1) or (2) is removed, and
-tests/integration/test_moto_index_fix.py if (3) is, or if its answers (raw bytes, with (4) and (5))
-ever differ from moto's.
+off; (3) would keep items per partition in index order inside `Table`; (4) and (5) would be moto's
+own methods. Here, so as not to copy moto's methods, they wrap them: in moto's DynamoDB module a
+table's "deep copy" is the table itself, and the wrapper restores the touched items when the
+original raises; (3), (4) and (5) keep moto's own method as `__wrapped__`, and fall back to it for
+anything they do not work out. `apply()` refuses any other moto version: pyproject.toml pins the
+one these were tested against. tests/integration/test_embedded_store.py fails if (1) or (2) is
+removed; tests/integration/test_moto_index_fix.py if (3) is, and test_moto_item_fixes.py if the
+answers of (3), (4) and (5) ever differ from moto's alone, byte for byte.
 """
 from __future__ import annotations
 
@@ -584,6 +586,7 @@ def _index_page(table: Any, index_name: str, consistent_read: bool, hash_key_con
 # Fix 4: a projection converts each projected attribute once.
 
 LIST_ELEMENT = re.compile(r"(.+)\[(\d+)\]$")  # moto's `find_nested_key` reads such a name as a list element
+AS_THEY_ARE = {"S": str, "BOOL": bool}  # what boto3's deserializer and serializer give back unchanged
 
 
 def _projected_once(project: Any) -> Any:
@@ -593,13 +596,17 @@ def _projected_once(project: Any) -> Any:
 
         if any(len(path) != 1 or LIST_ELEMENT.match(path[0]) for path in projection_expressions):
             return project(item, projection_expressions)  # nested paths, list elements: moto's own
-        kept: dict[str, Any] = {}
-        for (name,) in projection_expressions:  # in moto's order; a name met again is the same value
-            if name in item.attrs and name not in kept:
-                kept[name] = deserializer.deserialize(item.attrs[name].to_regular_json())
         projected = Item(hash_key=item.hash_key, range_key=item.range_key, attrs={})
-        for name, value in serializer.serialize(kept)["M"].items():  # a part of an item moto holds:
-            dict.__setitem__(projected.attrs, name, DynamoType(value))  # within its size, never re-summed
+        for (name,) in projection_expressions:  # in moto's order; a name met again is the same value
+            value = item.attrs.get(name)
+            if value is None or name in projected.attrs:
+                continue
+            if type(value.value) is AS_THEY_ARE.get(value.type):
+                typed = {value.type: value.value}
+            else:  # boto3's round trip, as Item.project takes every value: numbers and sets may change
+                typed = serializer.serialize(deserializer.deserialize(value.to_regular_json()))
+            # a part of an item moto holds, so within its size: LimitedSizeDict's re-summing skipped
+            dict.__setitem__(projected.attrs, name, DynamoType(typed))
         return projected
 
     return project_once

@@ -171,8 +171,11 @@ def test_overdue_cases_alert_once_per_deadline(stack, api, reviewer, clock, inbo
     assert [e["type"] for c in (late, decided, extended) for e in sla_events(dr, c)] == ["sla-due-soon"] * 3
     assert dr.decide(decided, {"item_sequence": 1, "decision": "approved"}).status_code == 200
     assert dr.command(extended, "assignment", reviewer="dr-demo").status_code == 200
+    capfd.readouterr()
     resp = dr.command(extended, "extension", days=14, reason="waiting on the treating physician's records")
     assert resp.status_code == 200, resp.text
+    counted = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"ClockExtensions"' in line]
+    assert [(m["partner"], m["ClockExtensions"]) for m in counted] in ([(fresh_partner, 1.0)], [(fresh_partner, [1.0])])
     assert datetime.fromisoformat(resp.json()["due_at"].replace("Z", "+00:00")).isoformat() == EXTENDED_DUE
 
     # The old deadline passes: only the case still running on it alerts.
