@@ -10,6 +10,11 @@ The registry document is YAML (or JSON) with tokens stored only as SHA-256 hashe
         time_zone: America/New_York            # calendar days are counted here
         clock_overrides:                       # optional: replaces rows of the default table
           - {kind: prior-auth, priority: standard, service: pre-service, days: 5, source: "contract 2026 s.4"}
+        org_identifiers: ["http://hl7.org/fhir/sid/us-npi|1234567893"]  # organizations it speaks for
+        delivery:                              # where its determinations are pushed (see Delivery)
+          fhir: {base_url: https://fhir.example/r4, auth: {type: bearer, token_file: secrets/acme.token}}
+          hl7v2: {mllp: engine.example:6661, tls: false}
+          max_attempts: 8
 
 Tokens are long random secrets, so an unsalted SHA-256 is enough to keep them out of the file.
 """
@@ -20,12 +25,83 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from review.clocks import DEFAULT_TIME_ZONE, LINES_OF_BUSINESS, ClockTable
 from review.rules import ReviewPolicy
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)  # a misspelt key is refused at load
+
+
+class BearerAuth(_Config):
+    """A static bearer token, read from `token_file` (on AWS: the name of a Secrets Manager secret)."""
+    type: Literal["bearer"]
+    token_file: str
+
+
+class SmartBackendAuth(_Config):
+    """SMART Backend Services: a private_key_jwt client assertion signed with `key_file`'s key; the
+    token endpoint is discovered from {base_url}/.well-known/smart-configuration unless given."""
+    type: Literal["smart-backend"]
+    client_id: str
+    key_file: str
+    alg: Literal["RS384", "ES384"] = "RS384"
+    kid: str | None = None
+    scope: str = "system/ClaimResponse.write"
+    token_url: str | None = None
+
+
+class MtlsAuth(_Config):
+    """Mutual TLS with a client certificate; `ca_file` pins the server's CA (else the system's)."""
+    type: Literal["mtls"]
+    cert_file: str
+    key_file: str
+    ca_file: str | None = None
+
+
+class FhirTarget(_Config):
+    """PUT {base_url}/ClaimResponse/{case id} with the PAS ClaimResponse."""
+    base_url: str
+    auth: Annotated[BearerAuth | SmartBackendAuth | MtlsAuth, Field(discriminator="type")] | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/")
+
+
+class Hl7Target(_Config):
+    """HL7 v2 application responses, over MLLP (`host:port`) or HTTP(S) (a URL); one of the two."""
+    mllp: str | None = None
+    http: str | None = None
+    tls: bool = False
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Hl7Target:
+        if (self.mllp is None) == (self.http is None):
+            raise ValueError("give exactly one of mllp (host:port) and http (a URL)")
+        if self.mllp is not None:
+            host, _, port = self.mllp.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError("mllp must be host:port")
+        if self.http is not None and not self.http.startswith(("https://", "http://")):
+            raise ValueError("http must be an http(s) URL")
+        return self
+
+
+class Delivery(_Config):
+    """Where a partner's determinations go, and how often a failing delivery is tried."""
+    fhir: FhirTarget | None = None
+    hl7v2: Hl7Target | None = None
+    max_attempts: int = Field(8, ge=1, le=50)
 
 
 @dataclass(frozen=True)
@@ -33,8 +109,26 @@ class Partner:
     id: str
     name: str = ""
     hl7_facilities: tuple[str, ...] = ()
-    endpoints: tuple[str, ...] = field(default=())
+    org_identifiers: tuple[str, ...] = ()  # system|value of the organizations it speaks for (subscriptions)
+    delivery: Delivery = field(default_factory=Delivery)
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+
+
+def _delivery(entry: dict) -> Delivery:
+    """The partner's delivery targets, checked at load. The message names the field, never its value."""
+    try:
+        return Delivery.model_validate(entry.get("delivery") or {})
+    except ValidationError as err:
+        first = err.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ValueError(f"partner {entry['id']}: delivery.{where}: {first['msg']}") from None
+
+
+def _org_identifiers(entry: dict) -> tuple[str, ...]:
+    found = tuple(entry.get("org_identifiers", []))
+    if any(not isinstance(i, str) or "|" not in i or not i.split("|", 1)[1] for i in found):
+        raise ValueError(f"partner {entry['id']}: org_identifiers are system|value strings")
+    return found
 
 
 def _policy(entry: dict) -> ReviewPolicy:
@@ -71,7 +165,8 @@ class PartnerRegistry:
         for entry in doc.get("partners", []):
             partners.append(Partner(id=entry["id"], name=entry.get("name", ""),
                                     hl7_facilities=tuple(entry.get("hl7_facilities", [])),
-                                    endpoints=tuple(entry.get("endpoints", [])), policy=_policy(entry)))
+                                    org_identifiers=_org_identifiers(entry), delivery=_delivery(entry),
+                                    policy=_policy(entry)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
         return cls(partners, hashes)
 
