@@ -5,6 +5,7 @@ from typing import Any
 
 from review.errors import StaleVersion
 from review.model import Case, Event, Submission
+from review.outbox import OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
@@ -21,9 +22,15 @@ class DynamoCaseRepository:
                        submission)
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None) -> None:
-        self._transact(keys.replace_case_transaction(self.table, case, expected_version, events, submission),
+                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
+        self._transact(keys.replace_case_transaction(self.table, case, expected_version, events, submission, outbox),
                        case.partner_id, submission)
+
+    def outbox(self, case_id: str) -> list[OutboxRecord]:
+        items = self.client.query(**keys.outbox_query(self.table, case_id))["Items"]
+        return [OutboxRecord(case_id=case_id, case_version=int(i["case_version"]["N"]), target=i["target"]["S"],
+                             notice=i["notice"]["S"], created_at=i["created"]["S"].replace("Z", "+00:00"))
+                for i in items]
 
     def get(self, case_id: str) -> Case | None:
         item = self.client.get_item(TableName=self.table, Key=keys.case_key(case_id), ConsistentRead=True).get("Item")

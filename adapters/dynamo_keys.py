@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from review.errors import Invalid
 from review.metrics import outcome_of
 from review.model import OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
+from review.outbox import OutboxRecord
 from review.views import AccessRecord, WorklistQuery
 
 OPEN = "OPEN"
@@ -191,14 +192,30 @@ def create_case_transaction(table: str, case: Case, submission: Submission, even
 
 
 def replace_case_transaction(table: str, case: Case, expected_version: int, events: list[Event],
-                             submission: Submission | None) -> Item:
-    """One TransactWriteItems for a changed case, guarded by its version (optimistic locking)."""
+                             submission: Submission | None, outbox: list[OutboxRecord] = ()) -> Item:
+    """One TransactWriteItems for a changed case, guarded by its version (optimistic locking), with
+    the outbox records the change owes (review/outbox.py), each written once."""
     items = [_update_case(table, case, expected_version)]
     if submission is not None:
         items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
         items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case)]
     items += [_put(table, event_item(case.id, e, n)) for n, e in enumerate(events)]
+    items += [_put(table, outbox_item(r), "attribute_not_exists(PK)") for r in outbox]
     return {"TransactItems": items}
+
+
+def outbox_item(record: OutboxRecord) -> Item:
+    """PK CASE#<id>, SK OUTBOX#<case version>#<target>: the case's deliveries, in the order owed."""
+    return {"PK": _s(case_pk(record.case_id)), "SK": _s(f"OUTBOX#{record.key}"),
+            "target": _s(record.target), "notice": _s(record.notice.value),
+            "case_version": {"N": str(record.case_version)}, "created": _s(instant(record.created_at)),
+            "state": _s("pending")}
+
+
+def outbox_query(table: str, case_id: str) -> Item:
+    return {"TableName": table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :outbox)",
+            "ExpressionAttributeValues": {":pk": _s(case_pk(case_id)), ":outbox": _s("OUTBOX#")},
+            "ConsistentRead": True}
 
 
 def lookup_query(table: str, partner_id: str, key: str) -> Item:

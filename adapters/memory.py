@@ -7,6 +7,7 @@ import hashlib
 
 from review.errors import StaleVersion
 from review.model import Case, Event, RawPayload, Reviewer, Submission
+from review.outbox import OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 from review.views import AccessRecord
@@ -18,6 +19,7 @@ class MemoryCaseStore:
         self.events: dict[str, list[Event]] = {}
         self.submissions: dict[tuple[str, str], SubmissionRecord] = {}
         self.lookups: dict[tuple[str, str], list[str]] = {}
+        self.outboxes: dict[str, dict[str, OutboxRecord]] = {}  # case id -> record key -> record
         self.writes = 0
 
     def create(self, case: Case, submission: Submission, event: Event) -> None:
@@ -25,12 +27,17 @@ class MemoryCaseStore:
         self._commit(case, [event], case.lookup_keys)
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None) -> None:
+                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
         if self.cases[case.id].version != expected_version:
             raise StaleVersion("the case changed meanwhile; re-read it and retry", "version")
         if submission is not None:
             self._claim(case, submission)
         self._commit(case, events, submission.draft.claim_keys if submission else [])
+        for record in outbox:
+            self.outboxes.setdefault(case.id, {}).setdefault(record.key, record)
+
+    def outbox(self, case_id: str) -> list[OutboxRecord]:
+        return [record for _, record in sorted(self.outboxes.get(case_id, {}).items())]
 
     def _claim(self, case: Case, submission: Submission) -> None:
         key = (case.partner_id, submission.key.key)

@@ -131,7 +131,7 @@ def _org_identifiers(entry: dict) -> tuple[str, ...]:
     return found
 
 
-def _policy(entry: dict) -> ReviewPolicy:
+def _policy(entry: dict, delivery: Delivery) -> ReviewPolicy:
     """The partner's line of business, time zone and clock overrides, checked at load: a typo in
     the file must not silently put a partner's cases on the wrong clock."""
     lob = entry.get("line_of_business", "medicare-advantage")
@@ -145,7 +145,8 @@ def _policy(entry: dict) -> ReviewPolicy:
     clocks = ClockTable.default()
     if overrides := entry.get("clock_overrides"):
         clocks = clocks.with_overrides(overrides)
-    return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks)
+    delivers_to = frozenset(kind for kind in ("fhir", "hl7v2") if getattr(delivery, kind) is not None)
+    return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks, delivers_to=delivers_to)
 
 
 def token_hash(token: str) -> str:
@@ -163,10 +164,11 @@ class PartnerRegistry:
         doc = yaml.safe_load(text) or {}
         partners, hashes = [], {}
         for entry in doc.get("partners", []):
+            delivery = _delivery(entry)
             partners.append(Partner(id=entry["id"], name=entry.get("name", ""),
                                     hl7_facilities=tuple(entry.get("hl7_facilities", [])),
-                                    org_identifiers=_org_identifiers(entry), delivery=_delivery(entry),
-                                    policy=_policy(entry)))
+                                    org_identifiers=_org_identifiers(entry), delivery=delivery,
+                                    policy=_policy(entry, delivery)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
         return cls(partners, hashes)
 

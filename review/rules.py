@@ -16,11 +16,13 @@ ADVERSE = frozenset({Decision.DENIED, Decision.PARTIAL, Decision.MODIFIED})
 @dataclass(frozen=True)
 class ReviewPolicy:
     """What a partner's agreement decides about its cases: the line of business its requests fall
-    under, the time zone calendar days are counted in, and its clock table (defaults with overrides)."""
+    under, the time zone calendar days are counted in, its clock table (defaults with overrides),
+    and which of its systems hear of a case's changes."""
 
     line_of_business: str = "medicare-advantage"
     time_zone: str = DEFAULT_TIME_ZONE
     clocks: ClockTable = field(default_factory=ClockTable.default)
+    delivers_to: frozenset[str] = frozenset()  # the kinds of target it configures (review/outbox.py)
 
     def row(self, line_of_business: str, kind: Kind, priority: Priority, pre_service: bool) -> ClockRow:
         service = Service.PRE_SERVICE if pre_service else Service.POST_SERVICE

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable, Protocol
 
 from . import commands as cmd
-from . import lifecycle, rules
+from . import lifecycle, outbox, rules
 from .clocks import Service, service_of
 from .errors import Forbidden, Invalid, KeyReused, NotFound, StaleVersion, UnknownRelated
 from .metrics import DecisionRecord, prior_authorization_metrics
@@ -15,6 +15,7 @@ from .model import (
     Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role, Status,
     Submission,
 )
+from .outbox import OutboxRecord
 from .rules import ReviewPolicy
 from .views import AccessRecord, Page, WorklistQuery
 
@@ -39,8 +40,12 @@ class CaseRepository(Protocol):
         Raises DuplicateSubmission when the partner already sent this key."""
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None) -> None:
-        """Store a changed case if its stored version is still expected_version (else StaleVersion)."""
+                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
+        """Store a changed case if its stored version is still expected_version (else StaleVersion),
+        with the outbox records the change owes, in the same write."""
+
+    def outbox(self, case_id: str) -> list[OutboxRecord]:
+        """The case's outbox records, in the order owed."""
 
     def get(self, case_id: str) -> Case | None: ...
 
@@ -180,7 +185,7 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
         "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
         "version": original.version + 1,
     })
-    store.replace(changed, original.version, events, sub)
+    store.replace(changed, original.version, events, sub, outbox.owed(changed, events, policy.delivers_to, now))
     return changed
 
 
@@ -268,7 +273,8 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
             changed, event = lifecycle.withdraw(case, caller, command, now)
         case _:
             raise TypeError(type(command).__name__)
-    review.cases.replace(changed, case.version, [event])
+    owed = outbox.owed(changed, [event], review.policy_of(case.partner_id).delivers_to, now)
+    review.cases.replace(changed, case.version, [event], outbox=owed)
     return changed
 
 

@@ -14,6 +14,8 @@ from infra.local.stack import LocalStack
 
 PARTNERS = ["alpha", "beta", "gamma"] + [f"corpus{n}" for n in range(40)]
 FHIR_JSON = "application/fhir+json"
+# gamma's determinations are owed to a FHIR endpoint and an HL7 engine (tests/integration/test_outbox.py).
+DELIVERING = {"fhir": {"base_url": "http://127.0.0.1:9/fhir"}, "hl7v2": {"mllp": "127.0.0.1:9"}}
 
 
 @dataclass
@@ -74,7 +76,8 @@ def stack(tmp_path_factory):
     partners = tmp_path_factory.mktemp("partners") / "partners.yaml"
     partners.write_text(json.dumps({"partners": [
         {"id": p, "token_sha256": [token_hash(f"token-{p}")],
-         "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else [])} for p in PARTNERS]}))
+         "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else []),
+         **({"delivery": DELIVERING} if p == "gamma" else {})} for p in PARTNERS]}))
     key = tmp_path_factory.mktemp("keys") / "signing-key.pem"
     stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0, signing_key=str(key)).start()
     yield stack

@@ -132,3 +132,18 @@ def test_the_monitor_counts_from_two_projected_attributes():
     request = keys.open_counts_query("T", {"PK": {"S": "x"}})
     assert request["ProjectionExpression"] == "#partner, #priority" and request["ExclusiveStartKey"] == {"PK": {"S": "x"}}
     assert request["KeyConditionExpression"] == "GSI1PK = :pk" and request["ExpressionAttributeValues"] == {":pk": {"S": "OPEN"}}
+
+
+def test_a_change_and_its_outbox_records_are_one_transaction_each_record_written_once():
+    from review.outbox import FHIR, HL7V2, Notice, OutboxRecord
+
+    case = f.case().model_copy(update={"version": 5})
+    records = [OutboxRecord(case_id=case.id, case_version=5, target=t, notice=Notice.DETERMINATION, created_at=T0)
+               for t in (FHIR, HL7V2)]
+    items = keys.replace_case_transaction("T", case, 4, [], None, records)["TransactItems"]
+    assert "Update" in items[keys.CASE_AT]  # the case stays first: a failed version check is found there
+    puts = [i["Put"] for i in items[1:]]
+    assert [p["Item"]["SK"]["S"] for p in puts] == ["OUTBOX#00000005#fhir", "OUTBOX#00000005#hl7v2"]
+    assert all(p["ConditionExpression"] == "attribute_not_exists(PK)" for p in puts)
+    assert puts[0]["Item"]["PK"] == keys.case_key(case.id)["PK"] and puts[0]["Item"]["state"] == {"S": "pending"}
+    assert not any(k.startswith("GSI") for k in puts[0]["Item"])  # on no worklist index

@@ -1,0 +1,74 @@
+"""What a case change owes the requester's systems: one outbox record per target, written in the
+same transaction as the change, so that a change is never stored without its deliveries (nor a
+delivery sent for a change that was not stored). A delivery worker sends them later.
+
+Which changes owe a delivery (by the event that records them), and to which targets:
+
+| event                 | notice               | the requester sees                         |
+|-----------------------|----------------------|--------------------------------------------|
+| `determination`       | determination        | the decided ClaimResponse (A1/A2/A3...)    |
+| `request-information` | information-request  | the pended response with its requests      |
+| `cancel`              | cancellation         | the cancelled response                     |
+| `reopen`              | reopen               | the pended response again                  |
+
+Targets: `fhir` (the partner's FHIR endpoint) whenever the partner configures one; `hl7v2` (an
+application response) for cases that came in over HL7 v2, when the partner configures an HL7
+endpoint. A record's key is its case, the case version the change made and its target: a replay of
+the same change writes nothing new.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from .model import Case, Event
+
+
+class Notice(StrEnum):
+    DETERMINATION = "determination"
+    INFORMATION_REQUEST = "information-request"
+    CANCELLATION = "cancellation"
+    REOPEN = "reopen"
+
+
+OWED = {  # event type -> what it tells the requester
+    "determination": Notice.DETERMINATION,
+    "request-information": Notice.INFORMATION_REQUEST,
+    "cancel": Notice.CANCELLATION,
+    "reopen": Notice.REOPEN,
+}
+FHIR, HL7V2 = "fhir", "hl7v2"
+
+
+class OutboxRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    case_version: int  # the version the change made: what the delivery sends is the case at it
+    target: str
+    notice: Notice
+    created_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.case_version:08d}#{self.target}"
+
+
+def targets(case: Case, configured: frozenset[str]) -> list[str]:
+    """The targets a change of this case goes to, of those its partner configures."""
+    found = [FHIR] if FHIR in configured else []
+    if HL7V2 in configured and case.source == HL7V2:
+        found.append(HL7V2)
+    return found
+
+
+def owed(case: Case, events: list[Event], configured: frozenset[str], now: datetime) -> list[OutboxRecord]:
+    """The records a change (the case as changed, the events recording it) writes with itself."""
+    notices = list(dict.fromkeys(OWED[e.type] for e in events if e.type in OWED))
+    if not notices:
+        return []
+    notice = notices[-1]  # one change, one notice: a delivery sends the case as it now is
+    return [OutboxRecord(case_id=case.id, case_version=case.version, target=t, notice=notice, created_at=now)
+            for t in targets(case, configured)]

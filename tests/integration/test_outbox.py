@@ -1,0 +1,39 @@
+"""Outbox records against the embedded endpoint: written in the determination's own transaction,
+one per target the partner configures, never by a write that fails its version check."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import factories as f
+
+pytestmark = pytest.mark.integration
+
+
+def outbox_items(dynamodb, case_id: str) -> list[dict]:
+    return dynamodb.query(TableName=os.environ["CASES_TABLE"], KeyConditionExpression="PK = :pk AND begins_with(SK, :o)",
+                          ExpressionAttributeValues={":pk": {"S": f"CASE#{case_id}"}, ":o": {"S": "OUTBOX#"}},
+                          ConsistentRead=True)["Items"]
+
+
+def test_a_determination_and_its_deliveries_are_one_write(dynamodb, api, reviewer):
+    resp = api("gamma").submit(f.pas_bundle(f.claim("OUTBOX-1"), identifier="OUTBOX-B1"))
+    assert resp.status_code == 200, resp.text
+    case_id = resp.json()["entry"][0]["resource"]["id"]
+    dr = reviewer("dr-demo")
+    assert dr.command(case_id, "assignment", reviewer="dr-demo").status_code == 200
+    assert dr.command(case_id, "start").status_code == 200
+    assert outbox_items(dynamodb, case_id) == []
+    version = dr.get(f"/cases/{case_id}").json()["case"]["version"]
+    decisions = [{"item_sequence": 1, "decision": "approved"}]
+    stale = dr.post(f"/cases/{case_id}/determination", {"version": version - 1, "decisions": decisions})
+    assert stale.status_code == 409 and outbox_items(dynamodb, case_id) == []  # refused whole
+    decided = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
+    assert decided.status_code == 200, decided.text
+    items = outbox_items(dynamodb, case_id)
+    # A FHIR case: the FHIR endpoint only (an HL7 application response answers HL7 requests).
+    assert [(i["SK"]["S"], i["target"]["S"], i["notice"]["S"], i["state"]["S"]) for i in items] == [
+        (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination", "pending")]
+    again = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
+    assert again.status_code == 409 and len(outbox_items(dynamodb, case_id)) == 1  # a replay adds nothing
