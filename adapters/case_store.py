@@ -29,8 +29,8 @@ class DynamoCaseRepository:
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         items = self.client.query(**keys.outbox_query(self.table, case_id))["Items"]
         return [OutboxRecord(case_id=case_id, case_version=int(i["case_version"]["N"]), target=i["target"]["S"],
-                             notice=i["notice"]["S"], created_at=i["created"]["S"].replace("Z", "+00:00"))
-                for i in items]
+                             notice=i["notice"]["S"], created_at=i["created"]["S"].replace("Z", "+00:00"),
+                             state=i["state"]["S"]) for i in items]
 
     def get(self, case_id: str) -> Case | None:
         item = self.client.get_item(TableName=self.table, Key=keys.case_key(case_id), ConsistentRead=True).get("Item")

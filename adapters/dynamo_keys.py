@@ -209,7 +209,7 @@ def outbox_item(record: OutboxRecord) -> Item:
     return {"PK": _s(case_pk(record.case_id)), "SK": _s(f"OUTBOX#{record.key}"),
             "target": _s(record.target), "notice": _s(record.notice.value),
             "case_version": {"N": str(record.case_version)}, "created": _s(instant(record.created_at)),
-            "state": _s("pending")}
+            "state": _s(record.state.value)}
 
 
 def outbox_query(table: str, case_id: str) -> Item:

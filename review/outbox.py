@@ -42,6 +42,13 @@ OWED = {  # event type -> what it tells the requester
 FHIR, HL7V2 = "fhir", "hl7v2"
 
 
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # owed, not yet tried
+    RETRYING = "retrying"  # tried, failed in a way worth retrying; tried again later
+    DELIVERED = "delivered"  # the target acknowledged
+    DEAD = "dead"  # refused, or out of attempts: in the dead-letter queue until redriven
+
+
 class OutboxRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -50,6 +57,7 @@ class OutboxRecord(BaseModel):
     target: str
     notice: Notice
     created_at: datetime
+    state: DeliveryState = DeliveryState.PENDING
 
     @property
     def key(self) -> str:

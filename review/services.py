@@ -283,6 +283,7 @@ class CaseView:
     case: Case
     history: list[Event]
     appeals: list[str]  # ids of the cases that follow this one (appeals, follow-ups)
+    deliveries: list[OutboxRecord]  # what its changes owe the requester's systems, and how far each got
 
 
 def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
@@ -292,7 +293,7 @@ def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
     review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(
         Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR)))
     followers = review.cases.find_all(case.partner_id, f"original:{case.id}")
-    return CaseView(case, review.views.history(case.id), [c.id for c in followers])
+    return CaseView(case, review.views.history(case.id), [c.id for c in followers], review.cases.outbox(case.id))
 
 
 def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessRecord], list[Event]]:

@@ -14,6 +14,7 @@ from functions.observability import count, logger
 from review import commands as cmd
 from review import services as review
 from review.model import Actor, Case, Event, Kind, Priority, Status
+from review.outbox import OutboxRecord
 from review.views import MAX_PAGE, AccessRecord, Page, WorklistQuery
 
 router = Router()
@@ -50,13 +51,14 @@ class CaseDocument(BaseModel):
     case: dict[str, Any] = Field(description="the review case (member, providers, items with determinations...)")
     links: Links
     history: list[Event]
+    deliveries: list[OutboxRecord] = Field(description="one per change and target: pending, retrying, delivered or dead")
 
 
 @router.get("/cases/<case_id>", summary="A case, its links and its history (the read is logged)")
 def read(case_id: str) -> CaseDocument:
     view = review.read_case(services().review, http.caller(router), case_id)
     return CaseDocument(case=_case(view.case), links=Links(original=view.case.original_case_id, appeals=view.appeals),
-                        history=view.history)
+                        history=view.history, deliveries=view.deliveries)
 
 
 class AuditLog(BaseModel):

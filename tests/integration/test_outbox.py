@@ -37,3 +37,6 @@ def test_a_determination_and_its_deliveries_are_one_write(dynamodb, api, reviewe
         (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination", "pending")]
     again = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
     assert again.status_code == 409 and len(outbox_items(dynamodb, case_id)) == 1  # a replay adds nothing
+    shown = dr.get(f"/cases/{case_id}").json()["deliveries"]
+    assert [(d["target"], d["notice"], d["case_version"], d["state"]) for d in shown] == [
+        ("fhir", "determination", version + 1, "pending")]

@@ -95,7 +95,7 @@ def test_information_request_answered_through_the_review_api_then_partial_and_mo
         return ok(who.get(f"/cases/{case_id}"))
 
     doc = read(dr, "dr-demo")
-    assert set(doc) == {"case", "links", "history"}
+    assert set(doc) == {"case", "links", "history", "deliveries"} and doc["deliveries"] == []  # alpha configures no target
     assert doc["case"]["id"] == case_id and doc["case"]["status"] == "received" and doc["case"]["version"] == 1
     assert doc["case"]["member"]["family"] == FAMILY  # the reviewer sees whom the case is about
     assert doc["links"] == {"original": None, "appeals": []}
