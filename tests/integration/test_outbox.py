@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import requests
 
 from tests import factories as f
+from tests import hl7_factories as h
 
 pytestmark = pytest.mark.integration
 
@@ -40,3 +42,18 @@ def test_a_determination_and_its_deliveries_are_one_write(dynamodb, api, reviewe
     shown = dr.get(f"/cases/{case_id}").json()["deliveries"]
     assert [(d["target"], d["notice"], d["case_version"], d["state"]) for d in shown] == [
         ("fhir", "determination", version + 1, "pending")]
+
+
+def test_a_case_that_came_in_over_hl7_also_owes_its_sender_an_application_response(dynamodb, base_url, api, reviewer):
+    message = h.rqa(control_id="OUTBOX-HL7-1", ref="outbox-hl7", facility="GAMMA")
+    resp = requests.post(f"{base_url}/hl7v2", data=message.encode(), timeout=30,
+                         headers={"Authorization": "Bearer token-gamma", "Content-Type": "x-application/hl7-v2+er7"})
+    assert resp.status_code == 200 and "MSA|AA|OUTBOX-HL7-1" in resp.text, resp.text
+    [entry] = api("gamma").get("/fhir/ClaimResponse", identifier="REF-outbox-hl7").json()["entry"]
+    case_id = entry["resource"]["id"]
+    dr = reviewer("dr-demo")
+    decided = dr.decide(case_id, {"item_sequence": 1, "decision": "approved"})
+    assert decided.status_code == 200, decided.text
+    version = decided.json()["version"]
+    assert [(i["target"]["S"], i["notice"]["S"], int(i["case_version"]["N"])) for i in outbox_items(dynamodb, case_id)] \
+        == [("fhir", "determination", version), ("hl7v2", "determination", version)]
