@@ -184,3 +184,17 @@ def profile(id: str = "u-physician", *roles: Role | str, npi: str | None = None,
         roles, npi = (Role.PHYSICIAN_REVIEWER,), npi or REVIEWER_NPI
     return Reviewer(id=id, roles=list(roles), npi=npi, conflicts=Conflicts(
         partners=list(partners), provider_npis=list(provider_npis), organizations=list(organizations)))
+
+
+# The CMS-0057-F report's CSV header, spelt out: the report's contract, checked as written.
+METRICS_CSV_HEADER = (
+    "partner,line_of_business,requests_decided,"
+    "standard_decided,standard_approved,standard_denied,standard_partially_approved,"
+    "standard_percent_approved,standard_percent_denied,standard_percent_partially_approved,"
+    "expedited_decided,expedited_approved,expedited_denied,expedited_partially_approved,"
+    "expedited_percent_approved,expedited_percent_denied,expedited_percent_partially_approved,"
+    "extended_decided,extended_approved,percent_extended_and_approved,percent_of_extended_approved,"
+    "appeals_decided,appeals_approved,appeals_partially_approved,"
+    "percent_approved_after_appeal,percent_partially_approved_after_appeal,"
+    "standard_average_hours,standard_median_hours,expedited_average_hours,expedited_median_hours\r\n"
+)

@@ -19,27 +19,8 @@ DELIVERING = {"fhir": {"base_url": "http://127.0.0.1:9/fhir"}, "hl7v2": {"mllp":
 
 
 @dataclass
-class Api:
-    base: str
-    partner: str
-
-    @property
-    def headers(self) -> dict:
-        return {"Authorization": f"Bearer token-{self.partner}"}
-
-    def submit(self, body, content_type: str = FHIR_JSON, operation: str = "$submit") -> requests.Response:
-        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
-        return requests.post(f"{self.base}/fhir/Claim/{operation}", data=data, timeout=30,
-                             headers={**self.headers, "Content-Type": content_type})
-
-    def get(self, path: str, **params) -> requests.Response:
-        return requests.get(f"{self.base}{path}", params=params, headers=self.headers, timeout=30)
-
-
-
-@dataclass
-class ReviewerApi:
-    """The review API with one reviewer's token (signed by the stack's local user pool)."""
+class BearerClient:
+    """HTTP to the local stack with one bearer token."""
 
     base: str
     token: str
@@ -56,6 +37,23 @@ class ReviewerApi:
 
     def put(self, path: str, body: dict) -> requests.Response:
         return requests.put(f"{self.base}{path}", json=body, headers=self.headers, timeout=30)
+
+
+class Api(BearerClient):
+    """The FHIR API as one partner (its token is token-<partner>)."""
+
+    @classmethod
+    def of(cls, base: str, partner: str) -> Api:
+        return cls(base, f"token-{partner}")
+
+    def submit(self, body, content_type: str = FHIR_JSON, operation: str = "$submit") -> requests.Response:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        return requests.post(f"{self.base}/fhir/Claim/{operation}", data=data, timeout=30,
+                             headers={**self.headers, "Content-Type": content_type})
+
+
+class ReviewerApi(BearerClient):
+    """The review API with one reviewer's token (signed by the stack's local user pool)."""
 
     def command(self, case_id: str, command: str, **body) -> requests.Response:
         """A lifecycle command at the case's current version."""
@@ -91,7 +89,7 @@ def base_url(stack) -> str:
 
 @pytest.fixture
 def api(base_url):
-    return lambda partner="alpha": Api(base_url, partner)
+    return lambda partner="alpha": Api.of(base_url, partner)
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ def april(stack, base_url):
     # Seeded once for the module, which cannot take the function-scoped fixtures: the partner comes
     # from the same sequence fresh_partner draws on, the clients are built as api() and reviewer() build them.
     partner = f"corpus{next(conftest._fresh)}"
-    client, dr = conftest.Api(base_url, partner), conftest.ReviewerApi(base_url, stack.user_pool.token("dr-demo"))
+    client, dr = conftest.Api.of(base_url, partner), conftest.ReviewerApi(base_url, stack.user_pool.token("dr-demo"))
     fake = FakeClock(at(3, 30))
     on_fake_time = dataclasses.replace(bootstrap.bootstrap(), clock=fake)  # the real adapters, a clock moved here
     bootstrap.override(lambda: on_fake_time)
@@ -150,16 +150,7 @@ def test_april_figures_as_csv(april, reviewer):
                         headers={**lead.headers, "Accept": "text/csv"})
     assert resp.status_code == 200, resp.text
     assert resp.headers["Content-Type"] == "text/csv; charset=utf-8"
-    assert resp.text == (
-        "partner,line_of_business,requests_decided,"
-        "standard_decided,standard_approved,standard_denied,standard_partially_approved,"
-        "standard_percent_approved,standard_percent_denied,standard_percent_partially_approved,"
-        "expedited_decided,expedited_approved,expedited_denied,expedited_partially_approved,"
-        "expedited_percent_approved,expedited_percent_denied,expedited_percent_partially_approved,"
-        "extended_decided,extended_approved,percent_extended_and_approved,percent_of_extended_approved,"
-        "appeals_decided,appeals_approved,appeals_partially_approved,"
-        "percent_approved_after_appeal,percent_partially_approved_after_appeal,"
-        "standard_average_hours,standard_median_hours,expedited_average_hours,expedited_median_hours\r\n"
+    assert resp.text == f.METRICS_CSV_HEADER + (
         f"{april},medicare-advantage,10,"
         "6,3,2,1,50.0,33.3,16.7,"
         "4,3,1,0,75.0,25.0,0.0,"

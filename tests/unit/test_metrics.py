@@ -8,6 +8,7 @@ import pytest
 
 from review.metrics import CSV_COLUMNS, DecisionRecord, metrics_csv, outcome_of, prior_authorization_metrics
 from review.model import Decision, Kind, Priority
+from tests import factories as f
 
 FROM = datetime(2026, 1, 1, tzinfo=timezone.utc)
 TO = datetime(2026, 2, 1, tzinfo=timezone.utc)
@@ -109,17 +110,6 @@ BLUE_MA = {
     "expedited_average_hours": 3.0, "expedited_median_hours": 3.0,
 }
 
-HEADER = (
-    "partner,line_of_business,requests_decided,"
-    "standard_decided,standard_approved,standard_denied,standard_partially_approved,"
-    "standard_percent_approved,standard_percent_denied,standard_percent_partially_approved,"
-    "expedited_decided,expedited_approved,expedited_denied,expedited_partially_approved,"
-    "expedited_percent_approved,expedited_percent_denied,expedited_percent_partially_approved,"
-    "extended_decided,extended_approved,percent_extended_and_approved,percent_of_extended_approved,"
-    "appeals_decided,appeals_approved,appeals_partially_approved,"
-    "percent_approved_after_appeal,percent_partially_approved_after_appeal,"
-    "standard_average_hours,standard_median_hours,expedited_average_hours,expedited_median_hours\r\n"
-)
 
 
 def test_seeded_records_give_the_figures_worked_out_by_hand():
@@ -136,7 +126,7 @@ def test_rows_are_flat_json_with_keys_in_column_order():
 
 def test_csv_text():
     rows = prior_authorization_metrics(SEEDED, decided_from=FROM, decided_to=TO)
-    assert metrics_csv(rows) == HEADER + (
+    assert metrics_csv(rows) == f.METRICS_CSV_HEADER + (
         "acme,medicaid,2,1,1,0,0,100.0,0.0,0.0,1,0,1,0,0.0,100.0,0.0,0,0,0.0,,0,0,0,,,168.0,168.0,1.0,1.0\r\n"
         "acme,medicare-advantage,10,6,3,2,1,50.0,33.3,16.7,4,3,1,0,75.0,25.0,0.0,3,1,10.0,33.3,3,1,1,33.3,33.3,"
         "51.0,39.1,22.1,8.0\r\n"
@@ -153,7 +143,7 @@ def test_csv_quotes_a_field_with_a_comma_or_quote():
 
 def test_no_records():
     assert prior_authorization_metrics([]) == []
-    assert metrics_csv([]) == HEADER
+    assert metrics_csv([]) == f.METRICS_CSV_HEADER
 
 
 def test_without_a_period_every_record_counts():
