@@ -26,13 +26,13 @@ class DynamoCaseViews:
         self.table = table
 
     def history(self, case_id: str) -> list[Event]:
-        return [Event.model_validate_json(i["doc"]["S"]) for i in self._all(keys.history_query(self.table, case_id))]
+        return [Event.model_validate_json(i["doc"]["S"]) for i in self._items(keys.history_query(self.table, case_id))]
 
     def record_access(self, record: AccessRecord) -> None:
         self.client.put_item(TableName=self.table, Item=keys.access_item(record))
 
     def access_log(self, case_id: str) -> list[AccessRecord]:
-        return [AccessRecord.model_validate_json(i["doc"]["S"]) for i in self._all(keys.access_query(self.table, case_id))]
+        return [AccessRecord.model_validate_json(i["doc"]["S"]) for i in self._items(keys.access_query(self.table, case_id))]
 
     def worklist(self, query: WorklistQuery) -> Page:
         """One page, soonest due first. With filters outside the key, DynamoDB reads past cases that
@@ -40,11 +40,9 @@ class DynamoCaseViews:
         index, _, _ = keys.worklist_plan(query)
         start = _decode_cursor(query.cursor, _fingerprint(query)) if query.cursor else None
         found: list[Item] = []
-        while True:
-            page = self.client.query(**keys.worklist_query(self.table, query, query.limit + 1, start))
+        for page in self._pages(keys.worklist_query(self.table, query, query.limit + 1), start):
             found += page["Items"]
-            start = page.get("LastEvaluatedKey")
-            if len(found) > query.limit or not start:
+            if len(found) > query.limit:
                 break
         rows = found[:query.limit]
         more = len(found) > query.limit
@@ -53,12 +51,12 @@ class DynamoCaseViews:
 
     def open_counts(self) -> Counter[tuple[str, str]]:
         """Open cases per (partner, priority): one pass over the Worklist index, two attributes each."""
-        return Counter((item["partner"]["S"], item["priority"]["S"]) for item in self._all_pages(keys.open_counts_query))
+        return Counter((item["partner"]["S"], item["priority"]["S"]) for item in self._items(keys.open_counts_query(self.table)))
 
     def due_by(self, at: datetime) -> Iterator[tuple[CaseSummary, str | None]]:
         """The open cases due at or before `at`, soonest first, each with the SLA threshold it is
         marked at for its current deadline."""
-        for item in self._all_pages(lambda table, start: keys.due_by_query(table, at, start)):
+        for item in self._items(keys.due_by_query(self.table, at)):
             case = summary(item)
             yield case, keys.sla_marked(item.get("sla", {}).get("S"), case.due_at)
 
@@ -76,7 +74,7 @@ class DynamoCaseViews:
     def decisions(self, partner_id: str, start: datetime, end: datetime) -> list[DecisionRecord]:
         records = []
         for month in _months(start, end):
-            for item in self._all_pages(lambda t, k: keys.decisions_query(t, partner_id, month, start, end, k)):
+            for item in self._items(keys.decisions_query(self.table, partner_id, month, start, end)):
                 records.append(DecisionRecord(
                     case_id=item["PK"]["S"].partition("#")[2], partner=item["partner"]["S"],
                     line_of_business=item["lob"]["S"], kind=Kind(item["kind"]["S"]),
@@ -86,17 +84,18 @@ class DynamoCaseViews:
                     extended=item["extended"]["BOOL"]))
         return records
 
-    def _all(self, request: Item) -> list[Item]:
-        return list(self._all_pages(lambda _t, key: {**request, **({"ExclusiveStartKey": key} if key else {})}))
-
-    def _all_pages(self, build) -> Iterator[Item]:
-        key = None
+    def _pages(self, request: Item, start: Item | None = None) -> Iterator[Item]:
+        """A Query's pages, each resumed where the one before stopped, from `start` if given."""
         while True:
-            page = self.client.query(**build(self.table, key))
-            yield from page["Items"]
-            key = page.get("LastEvaluatedKey")
-            if not key:
+            page = self.client.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+            yield page
+            start = page.get("LastEvaluatedKey")
+            if not start:
                 return
+
+    def _items(self, request: Item) -> Iterator[Item]:
+        for page in self._pages(request):
+            yield from page["Items"]
 
 
 def summary(item: Item) -> CaseSummary:

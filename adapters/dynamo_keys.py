@@ -279,7 +279,7 @@ def worklist_plan(query: WorklistQuery) -> tuple[str, str, list[str]]:
     return "Worklist", OPEN, [f for f in ("kind", "priority") if getattr(query, f) is not None]
 
 
-def worklist_query(table: str, query: WorklistQuery, page_size: int, start_key: Item | None = None) -> Item:
+def worklist_query(table: str, query: WorklistQuery, page_size: int) -> Item:
     """Open cases, soonest due first (then by id), through the index worklist_plan picks."""
     index, pk, filters = worklist_plan(query)
     hash_attr, range_attr = INDEXES[index]
@@ -296,8 +296,6 @@ def worklist_query(table: str, query: WorklistQuery, page_size: int, start_key: 
         request["FilterExpression"] = " AND ".join(f"#{f} = :{f}" for f in filters)
         request["ExpressionAttributeNames"] |= {f"#{f}": f for f in filters}
         request["ExpressionAttributeValues"] |= {f":{f}": _s(str(getattr(query, f))) for f in filters}
-    if start_key:
-        request["ExclusiveStartKey"] = start_key
     return request
 
 
@@ -306,26 +304,23 @@ def index_key(index: str, item: Item) -> Item:
     return {k: item[k] for k in ("PK", "SK", *INDEXES[index])}
 
 
-def open_counts_query(table: str, start_key: Item | None = None) -> Item:
+def open_counts_query(table: str) -> Item:
     """Every open case's partner and priority, and nothing else: what the SLA monitor counts."""
-    return _worklist_pass(table, start_key, ProjectionExpression="#partner, #priority",
+    return _worklist_pass(table, ProjectionExpression="#partner, #priority",
                           ExpressionAttributeNames={"#partner": "partner", "#priority": "priority"})
 
 
-def due_by_query(table: str, at: datetime, start_key: Item | None = None) -> Item:
+def due_by_query(table: str, at: datetime) -> Item:
     """The summaries of the open cases due at or before `at`, soonest first: a key range of the
     Worklist index, so a run reads the cases near their deadline, not every open case."""
     past_at = instant(at) + "$"  # "$" follows "#": after every <due>#<case id> key of that second
-    return _worklist_pass(table, start_key, KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :past",
+    return _worklist_pass(table, KeyConditionExpression="GSI1PK = :pk AND GSI1SK < :past",
                           ExpressionAttributeValues={":pk": _s(OPEN), ":past": _s(past_at)})
 
 
-def _worklist_pass(table: str, start_key: Item | None, **asked: Any) -> Item:
-    request: Item = {"TableName": table, "IndexName": "Worklist", "KeyConditionExpression": "GSI1PK = :pk",
-                     "ExpressionAttributeValues": {":pk": _s(OPEN)}, **asked}
-    if start_key:
-        request["ExclusiveStartKey"] = start_key
-    return request
+def _worklist_pass(table: str, **asked: Any) -> Item:
+    return {"TableName": table, "IndexName": "Worklist", "KeyConditionExpression": "GSI1PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(OPEN)}, **asked}
 
 
 def sla_marked(value: str | None, due_at: datetime) -> str | None:
@@ -351,15 +346,11 @@ def sla_mark_transaction(table: str, case_id: str, due_at: datetime, mark: str, 
     ]}
 
 
-def decisions_query(table: str, partner_id: str, month: str, start: datetime, end: datetime,
-                    start_key: Item | None = None) -> Item:
+def decisions_query(table: str, partner_id: str, month: str, start: datetime, end: datetime) -> Item:
     """A partner's cases decided in one month (yyyy-mm), within [start, end]."""
-    request: Item = {
+    return {
         "TableName": table, "IndexName": "Decisions",
         "KeyConditionExpression": "GSI5PK = :pk AND GSI5SK BETWEEN :start AND :end",
         "ExpressionAttributeValues": {":pk": _s(f"DECIDED#{partner_id}#{month}"), ":start": _s(instant(start)),
                                       ":end": _s(instant(end) + "#~")},
     }
-    if start_key:
-        request["ExclusiveStartKey"] = start_key
-    return request

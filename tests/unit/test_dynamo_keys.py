@@ -129,9 +129,35 @@ def test_the_monitor_reads_the_cases_due_by_its_edge_as_a_key_range():
 
 
 def test_the_monitor_counts_from_two_projected_attributes():
-    request = keys.open_counts_query("T", {"PK": {"S": "x"}})
-    assert request["ProjectionExpression"] == "#partner, #priority" and request["ExclusiveStartKey"] == {"PK": {"S": "x"}}
+    request = keys.open_counts_query("T")
+    assert request["ProjectionExpression"] == "#partner, #priority" and "ExclusiveStartKey" not in request
     assert request["KeyConditionExpression"] == "GSI1PK = :pk" and request["ExpressionAttributeValues"] == {":pk": {"S": "OPEN"}}
+
+
+class PagedClient:
+    """A DynamoDB client whose Query answers in the pages given, each naming where the next starts."""
+
+    def __init__(self, pages: list[list[dict]]):
+        self.pages, self.asked = pages, []
+
+    def query(self, **request) -> dict:
+        self.asked.append(request)
+        at = request["ExclusiveStartKey"]["at"] if "ExclusiveStartKey" in request else 0
+        page = {"Items": self.pages[at]}
+        if at + 1 < len(self.pages):
+            page["LastEvaluatedKey"] = {"at": at + 1}
+        return page
+
+
+def test_a_view_reads_every_page_each_resumed_where_the_last_stopped():
+    from adapters.case_views import DynamoCaseViews
+
+    row = lambda partner: {"partner": {"S": partner}, "priority": {"S": "standard"}}  # noqa: E731
+    client = PagedClient([[row("a"), row("b")], [row("a")], [row("c")]])
+    counts = DynamoCaseViews(client, "T").open_counts()
+    assert counts == {("a", "standard"): 2, ("b", "standard"): 1, ("c", "standard"): 1}
+    assert [r.get("ExclusiveStartKey") for r in client.asked] == [None, {"at": 1}, {"at": 2}]
+    assert all(r["ProjectionExpression"] == "#partner, #priority" for r in client.asked)
 
 
 def test_a_change_and_its_outbox_records_are_one_transaction_each_record_written_once():
