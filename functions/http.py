@@ -16,7 +16,7 @@ from fhir_mappings.operation_outcome import operation_outcome
 from fhir_mappings.validation import StructureError, expression, located
 from functions.observability import logger
 from review.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
-from review.model import Caller, Role
+from review.model import STAFF, Caller, Role
 
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
@@ -150,7 +150,7 @@ def caller(app: APIGatewayRestResolver) -> Caller:
     return Caller(id=claims["sub"], roles=roles, npi=claims.get("custom:npi") or None)
 
 
-REVIEW_ROLES = frozenset({Role.REVIEWER.value, Role.PHYSICIAN_REVIEWER.value, Role.SUPERVISOR.value})
+REVIEW_ROLES = frozenset(role.value for role in STAFF)
 
 
 def json_response(body: Any, status: int = 200) -> Response:

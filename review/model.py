@@ -45,6 +45,10 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     PARTNER = "partner"  # the requester, through its own messages
     SYSTEM = "system"  # the SLA monitor
+
+
+# The review organization's own roles, in the order a history event names one a caller holds.
+STAFF = (Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR)
 MAX_LOOKUP_IDENTIFIERS = 5  # a case is findable by its first few identifiers; keeps one write transaction small
 
 

@@ -12,8 +12,8 @@ from .clocks import Service, service_of
 from .errors import Forbidden, Invalid, KeyReused, NotFound, StaleVersion, UnknownRelated
 from .metrics import DecisionRecord, prior_authorization_metrics
 from .model import (
-    Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role, Status,
-    Submission,
+    STAFF, Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role,
+    Status, Submission,
 )
 from .outbox import OutboxRecord
 from .rules import ReviewPolicy
@@ -229,7 +229,7 @@ class Review:
 
 
 def _reviewer_role(caller: Caller) -> None:
-    if not caller.roles & {Role.REVIEWER, Role.PHYSICIAN_REVIEWER, Role.SUPERVISOR}:
+    if caller.roles.isdisjoint(STAFF):
         raise Forbidden("the review API is for reviewers, physician reviewers and supervisors")
 
 
@@ -260,7 +260,7 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
                 content_type=d.content_type, data=d.content, url=d.url, title=d.title), now, "reviewer-api")
                 for d in command.documents]
             changed, event = lifecycle.receive_information(
-                case, documents, caller.acting_as(Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR), now)
+                case, documents, caller.acting_as(*STAFF), now)
         case cmd.Decide():
             changed, event = lifecycle.decide(case, caller, command, now)
         case cmd.Extend():
@@ -290,8 +290,7 @@ def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
     """A reviewer's read of a case: every one is logged (who, when) before anything is shown."""
     _reviewer_role(caller)
     case = _load(review, case_id)
-    review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(
-        Role.PHYSICIAN_REVIEWER, Role.REVIEWER, Role.SUPERVISOR)))
+    review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(*STAFF)))
     followers = review.cases.find_all(case.partner_id, f"original:{case.id}")
     return CaseView(case, review.views.history(case.id), [c.id for c in followers], review.cases.outbox(case.id))
 
