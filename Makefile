@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench fuzz lint clean
+.PHONY: run test bench fuzz lint clean node
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,18 @@ lint: $(VENV)/.dev
 	$(BIN)/cfn-lint infra/mllp/template.yaml
 	$(BIN)/checkov -f infra/mllp/template.yaml --framework cloudformation --skip-download --quiet --compact
 
-test: lint
+test: lint node
 	$(BIN)/python -m pytest -q
+
+# ../shared/tools/fhir-validate (profile checks in tests/integration/test_profile_validation.py)
+# runs on node and npm: installed from Debian when the shared corpus is there and they are not.
+node:
+	@if [ -x ../shared/tools/fhir-validate ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
+	      || echo "node/npm could not be installed: the fhir-validate checks will be skipped"; \
+	  else echo "node/npm missing and not installable here: the fhir-validate checks will be skipped"; fi; \
+	fi
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/bench.py
