@@ -20,3 +20,6 @@ class S3Archive:
         # A replay writes the same bytes to the same key: harmless, and the bucket is versioned.
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
         return RawPayload(key=key, sha256=digest, content_type=content_type, size=len(body))
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()

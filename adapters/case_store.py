@@ -5,7 +5,7 @@ from typing import Any
 
 from review.errors import StaleVersion
 from review.model import Case, Event, Submission
-from review.outbox import OutboxRecord
+from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
@@ -27,10 +27,35 @@ class DynamoCaseRepository:
                        case.partner_id, submission)
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
-        items = self.client.query(**keys.outbox_query(self.table, case_id))["Items"]
-        return [OutboxRecord(case_id=case_id, case_version=int(i["case_version"]["N"]), target=i["target"]["S"],
-                             notice=i["notice"]["S"], created_at=i["created"]["S"].replace("Z", "+00:00"),
-                             state=i["state"]["S"]) for i in items]
+        return [keys.outbox_record(i) for i in self.client.query(**keys.outbox_query(self.table, case_id))["Items"]]
+
+    def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None:
+        item = self.client.get_item(TableName=self.table, Key=keys.outbox_key(case_id, key),
+                                    ConsistentRead=True).get("Item")
+        return keys.outbox_record(item) if item else None
+
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
+        return self._update(keys.attempt_update(self.table, record, state, attempt))
+
+    def redrive(self, record: OutboxRecord) -> bool:
+        return self._update(keys.redrive_update(self.table, record))
+
+    def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
+        request, found = keys.deliveries_query(self.table, state), []
+        while True:
+            page = self.client.query(**request)
+            found += [keys.outbox_record(i) for i in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return found
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _update(self, request: dict) -> bool:
+        """False when the condition failed: another worker (or redrive) moved the record first."""
+        try:
+            self.client.update_item(**request)
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
 
     def get(self, case_id: str) -> Case | None:
         item = self.client.get_item(TableName=self.table, Key=keys.case_key(case_id), ConsistentRead=True).get("Item")

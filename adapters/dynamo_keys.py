@@ -10,6 +10,7 @@ Single table, keys PK/SK:
 | submission record | SUBMISSION#<partner>#<hash(key)> | SUBMISSION              | idempotency: case id + sha256  |
 | lookup            | LOOKUP#<partner>#<hash(key)>     | CASE#<case id>          | claim id, Claim ref, member id |
 | reviewer profile  | REVIEWERS                        | REVIEWER#<user id>      | conflicts of interest          |
+| outbox record     | CASE#<case id>                   | OUTBOX#<version>#<target> | state, tries, attempts (no bodies) |
 
 Sparse global secondary indexes, all on a case's small attributes (INCLUDE projection, no document):
 | index               | hash key                          | range key (GSI1SK / GSI5SK) | while        |
@@ -19,6 +20,7 @@ Sparse global secondary indexes, all on a case's small attributes (INCLUDE proje
 | WorklistByAssignee  | GSI3PK = ASSIGNEE#<user id>       | <due at>#<case id>          | open, assigned |
 | WorklistByStatus    | GSI4PK = STATUS#<status>          | <due at>#<case id>          | open         |
 | Decisions           | GSI5PK = DECIDED#<partner>#<yyyy-mm> | <decided at>#<case id>   | decided      |
+| Deliveries          | GSI6PK = DELIVERY#<state>         | <owed at>#<case id>#<key>   | outbox records until delivered (ALL) |
 Identifiers (member ids among them) are hashed into keys: keys show up in places item contents do
 not (CloudTrail data events, Contributor Insights), and PHI must not.
 Nothing outside this module spells these strings.
@@ -33,8 +35,8 @@ from datetime import datetime, timezone
 
 from review.errors import Invalid
 from review.metrics import outcome_of
-from review.model import OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
-from review.outbox import OutboxRecord
+from review.model import DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
+from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.views import AccessRecord, WorklistQuery
 
 OPEN = "OPEN"
@@ -45,6 +47,7 @@ INDEXES = {
     "WorklistByAssignee": ("GSI3PK", "GSI1SK"),
     "WorklistByStatus": ("GSI4PK", "GSI1SK"),
     "Decisions": ("GSI5PK", "GSI5SK"),
+    "Deliveries": ("GSI6PK", "GSI6SK"),
 }
 # The case attributes a worklist row and a report row read (projected into the indexes).
 SUMMARY = ("partner", "status", "kind", "priority", "assignee", "due", "received", "version", "lob", "sla")
@@ -92,7 +95,7 @@ def case_attributes(case: Case) -> dict[str, Any]:
     # made, and the report counts it (the cancel marks the items cancelled, their determinations kept).
     # A reopened case has none (decided_at is cleared) until it is decided again.
     open_ = case.is_open
-    decided = case.status in (Status.DECIDED, Status.CANCELLED) and case.decided_at is not None
+    decided = (case.status in DETERMINED_STATUSES or case.status is Status.CANCELLED) and case.decided_at is not None
     determined = case.items if case.status is Status.CANCELLED else case.active_items
     due = due_key(case.id, case.due_at)
     return {
@@ -204,18 +207,89 @@ def replace_case_transaction(table: str, case: Case, expected_version: int, even
     return {"TransactItems": items}
 
 
-def outbox_item(record: OutboxRecord) -> Item:
+OUTBOX_SK = "OUTBOX#"
+
+
+def outbox_key(case_id: str, key: str) -> Item:
     """PK CASE#<id>, SK OUTBOX#<case version>#<target>: the case's deliveries, in the order owed."""
-    return {"PK": _s(case_pk(record.case_id)), "SK": _s(f"OUTBOX#{record.key}"),
+    return {"PK": _s(case_pk(case_id)), "SK": _s(OUTBOX_SK + key)}
+
+
+def outbox_ref(pk: str, sk: str) -> tuple[str, str]:
+    """(case id, record key) from an outbox item's keys, as the stream (and the queue's messages) carry them."""
+    if not (pk.startswith("CASE#") and sk.startswith(OUTBOX_SK)):
+        raise ValueError("not an outbox item's keys")
+    return pk.removeprefix("CASE#"), sk.removeprefix(OUTBOX_SK)
+
+
+def _undelivered_keys(record: OutboxRecord, state: DeliveryState) -> dict[str, Item | None]:
+    """The sparse Deliveries index holds records until they are delivered."""
+    if state is DeliveryState.DELIVERED:
+        return {"GSI6PK": None, "GSI6SK": None}
+    return {"GSI6PK": _s(f"DELIVERY#{state.value}"), "GSI6SK": _s(f"{instant(record.created_at)}#{record.case_id}#{record.key}")}
+
+
+def outbox_item(record: OutboxRecord) -> Item:
+    item = {**outbox_key(record.case_id, record.key),
             "target": _s(record.target), "notice": _s(record.notice.value),
             "case_version": {"N": str(record.case_version)}, "created": _s(instant(record.created_at)),
-            "state": _s(record.state.value)}
+            "state": _s(record.state.value), "tries": {"N": str(record.tries)},
+            "attempts": {"L": [_s(a.model_dump_json(exclude_none=True)) for a in record.attempts]},
+            **_undelivered_keys(record, record.state)}
+    return {k: v for k, v in item.items() if v is not None}
+
+
+def outbox_record(item: Item) -> OutboxRecord:
+    case_id, _ = outbox_ref(item["PK"]["S"], item["SK"]["S"])
+    return OutboxRecord(case_id=case_id, case_version=int(item["case_version"]["N"]), target=item["target"]["S"],
+                        notice=item["notice"]["S"], created_at=item["created"]["S"].replace("Z", "+00:00"),
+                        state=item["state"]["S"], tries=int(item.get("tries", {"N": "0"})["N"]),
+                        attempts=[Attempt.model_validate_json(a["S"]) for a in item.get("attempts", {"L": []})["L"]])
 
 
 def outbox_query(table: str, case_id: str) -> Item:
     return {"TableName": table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :outbox)",
-            "ExpressionAttributeValues": {":pk": _s(case_pk(case_id)), ":outbox": _s("OUTBOX#")},
+            "ExpressionAttributeValues": {":pk": _s(case_pk(case_id)), ":outbox": _s(OUTBOX_SK)},
             "ConsistentRead": True}
+
+
+def _outbox_update(table: str, record: OutboxRecord, state: DeliveryState, sets: dict[str, Item],
+                   condition: str, values: Item, appended: Item | None = None) -> Item:
+    index = _undelivered_keys(record, state)
+    assigned = {**sets, "state": _s(state.value), **{k: v for k, v in index.items() if v is not None}}
+    names = {f"#a{n}": k for n, k in enumerate(assigned)}
+    clauses = [f"#a{n} = :a{n}" for n in range(len(assigned))]
+    attr_values = {f":a{n}": v for n, v in enumerate(assigned.values())}
+    if appended is not None:
+        clauses.append("attempts = list_append(if_not_exists(attempts, :none), :attempt)")
+        attr_values |= {":none": {"L": []}, ":attempt": {"L": [appended]}}
+    update = "SET " + ", ".join(clauses)
+    if removed := [k for k, v in index.items() if v is None]:
+        update += " REMOVE " + ", ".join(removed)
+    return {"TableName": table, "Key": outbox_key(record.case_id, record.key), "UpdateExpression": update,
+            "ConditionExpression": condition, "ExpressionAttributeNames": {**names, "#state": "state"},
+            "ExpressionAttributeValues": {**attr_values, **values}}
+
+
+def attempt_update(table: str, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> Item:
+    """An attempt recorded and the record moved on, if it is still as the worker read it: of two
+    workers holding copies of one message, only one records its attempt."""
+    return _outbox_update(table, record, state, {"tries": {"N": str(attempt.n)}},
+                          "#state = :was AND tries = :tries",
+                          {":was": _s(record.state.value), ":tries": {"N": str(record.tries)}},
+                          appended=_s(attempt.model_dump_json(exclude_none=True)))
+
+
+def redrive_update(table: str, record: OutboxRecord) -> Item:
+    """A dead record owed again, its attempts counted afresh (those made stay recorded)."""
+    return _outbox_update(table, record, DeliveryState.PENDING, {"tries": {"N": "0"}}, "#state = :dead",
+                          {":dead": _s(DeliveryState.DEAD.value)})
+
+
+def deliveries_query(table: str, state: DeliveryState) -> Item:
+    """Undelivered records in one state, oldest first (the sparse Deliveries index)."""
+    return {"TableName": table, "IndexName": "Deliveries", "KeyConditionExpression": "GSI6PK = :pk",
+            "ExpressionAttributeValues": {":pk": _s(f"DELIVERY#{state.value}")}}
 
 
 def lookup_query(table: str, partner_id: str, key: str) -> Item:

@@ -7,7 +7,7 @@ import hashlib
 
 from review.errors import StaleVersion
 from review.model import Case, Event, RawPayload, Reviewer, Submission
-from review.outbox import OutboxRecord
+from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 from review.views import AccessRecord
@@ -38,6 +38,27 @@ class MemoryCaseStore:
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         return [record for _, record in sorted(self.outboxes.get(case_id, {}).items())]
+
+    def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None:
+        return self.outboxes.get(case_id, {}).get(key)
+
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
+        return self._move(record, lambda r: r.state is record.state and r.tries == record.tries,
+                          state=state, tries=attempt.n, attempts=[*record.attempts, attempt])
+
+    def redrive(self, record: OutboxRecord) -> bool:
+        return self._move(record, lambda r: r.state is DeliveryState.DEAD, state=DeliveryState.PENDING, tries=0)
+
+    def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
+        return sorted((r for records in self.outboxes.values() for r in records.values() if r.state is state),
+                      key=lambda r: (r.created_at, r.case_id, r.key))
+
+    def _move(self, record: OutboxRecord, condition, **changes) -> bool:
+        stored = self.outbox_record(record.case_id, record.key)
+        if stored is None or not condition(stored):
+            return False
+        self.outboxes[record.case_id][record.key] = stored.model_copy(update=changes)
+        return True
 
     def _claim(self, case: Case, submission: Submission) -> None:
         key = (case.partner_id, submission.key.key)
@@ -90,6 +111,9 @@ class MemoryReviewerDirectory:
 class MemoryArchive:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
 
     def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload:
         digest = hashlib.sha256(body).hexdigest()

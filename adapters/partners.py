@@ -146,7 +146,8 @@ def _policy(entry: dict, delivery: Delivery) -> ReviewPolicy:
     if overrides := entry.get("clock_overrides"):
         clocks = clocks.with_overrides(overrides)
     delivers_to = frozenset(kind for kind in ("fhir", "hl7v2") if getattr(delivery, kind) is not None)
-    return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks, delivers_to=delivers_to)
+    return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks, delivers_to=delivers_to,
+                        max_attempts=delivery.max_attempts)
 
 
 def token_hash(token: str) -> str:

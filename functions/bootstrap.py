@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from adapters.partners import PartnerRegistry, registry_from_environment
+from review.delivery import Backoff, Sender
 from review.services import Archive, CaseRepository, CaseViews, Clock, Review, ReviewerDirectory
 
 
@@ -38,6 +39,9 @@ class Services:
     views: CaseViews | None = None
     reviewers: ReviewerDirectory | None = None
     alerts: Alerts | None = None
+    send: Sender | None = None  # to a partner's targets (adapters/delivery.py)
+    queue: Any = None  # the delivery queue and its dead letters (adapters/queue.py)
+    backoff: Backoff = Backoff()
     # A function, not a value: the registry is re-read when its source changes (cached meanwhile).
     partners: Callable[[], PartnerRegistry] = registry_from_environment
 
@@ -69,6 +73,9 @@ class Lazy:
             self._built = self._build()
         return getattr(self._built, name)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:  # an adapter that is a function (the senders)
+        return self.__getattr__("__call__")(*args, **kwargs)
+
 
 def bootstrap() -> Services:
     from functools import cache
@@ -84,13 +91,32 @@ def bootstrap() -> Services:
             return getattr(import_module(module), name)(client(), os.environ[setting])
         return Lazy(build)
 
+    def s3() -> Any:
+        return aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT")
+
+    def senders() -> Any:
+        from adapters.delivery import Senders
+        from adapters.partners import registry_from_environment
+
+        return Senders(registry_from_environment, archive)
+
+    def queue() -> Any:
+        from adapters.queue import DeliveryQueue
+
+        return DeliveryQueue(aws_client("sqs", "CLAIMBRIDGE_SQS_ENDPOINT"), os.environ["DELIVERY_QUEUE_URL"],
+                             os.environ["DELIVERY_DEAD_LETTERS_URL"])
+
+    archive = adapter("adapters.archive", "S3Archive", s3, "ARCHIVE_BUCKET")
     return Services(
         store=adapter("adapters.case_store", "DynamoCaseRepository", dynamodb, "CASES_TABLE"),
         views=adapter("adapters.case_views", "DynamoCaseViews", dynamodb, "CASES_TABLE"),
         reviewers=adapter("adapters.reviewers", "DynamoReviewerDirectory", dynamodb, "CASES_TABLE"),
-        archive=adapter("adapters.archive", "S3Archive", lambda: aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT"),
-                        "ARCHIVE_BUCKET"),
+        archive=archive,
         alerts=Alerts(os.environ.get("SLA_ALERTS_TOPIC")),
+        send=Lazy(senders),
+        queue=Lazy(queue),
+        backoff=Backoff(float(os.environ.get("DELIVERY_BACKOFF_BASE_SECONDS", "30")),
+                        float(os.environ.get("DELIVERY_BACKOFF_CAP_SECONDS", "3600"))),
         clock=utc_now,
     )
 

@@ -143,9 +143,15 @@ class ChangePriority(Command):
 
 
 class Reopen(Command):
-    """decided -> in-review; supervisors only."""
+    """decided, delivered or closed -> in-review; supervisors only."""
 
     reason: Reason
+
+
+class Close(Command):
+    """delivered -> closed: nothing more is owed or expected; supervisors only."""
+
+    reason: Reason | None = None
 
 
 class Withdraw(Command):

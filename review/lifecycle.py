@@ -2,7 +2,9 @@
 the history event each one leaves.
 
     received -> assigned -> in-review -> information-requested <-> in-review -> decided
-    any open state -> cancelled (the requester's cancel) or withdrawn; decided -> in-review (reopen)
+    decided -> delivered (every target acknowledged the determination) -> closed (a supervisor)
+    any open state -> cancelled (the requester's cancel) or withdrawn; decided, delivered or closed
+    -> in-review (reopen)
 
 Every function here is pure: it takes the case, the caller, the command and the time, and returns
 the changed case with the event that records the change. services.py stores both in one write.
@@ -14,13 +16,14 @@ from datetime import datetime, timedelta
 from . import commands as cmd
 from .errors import Conflict, Forbidden, IllegalTransition, Invalid
 from .model import (
-    OPEN_STATUSES, Actor, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
+    DETERMINED_STATUSES, OPEN_STATUSES, Actor, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
     Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
 )
 from .rules import ADVERSE, ReviewPolicy
 
 S = Status
 OPEN = sorted(OPEN_STATUSES)
+DETERMINED = sorted(DETERMINED_STATUSES)
 
 # command -> {from state: to state}. A state absent from a command's row refuses the command (409).
 TRANSITIONS: dict[str, dict[Status, Status]] = {
@@ -30,9 +33,11 @@ TRANSITIONS: dict[str, dict[Status, Status]] = {
     "request-information": {S.IN_REVIEW: S.INFORMATION_REQUESTED},
     "information-received": {S.INFORMATION_REQUESTED: S.IN_REVIEW} | {s: s for s in OPEN if s is not S.INFORMATION_REQUESTED},
     "decide": {S.IN_REVIEW: S.DECIDED},
-    "reopen": {S.DECIDED: S.IN_REVIEW},
+    "deliver": {S.DECIDED: S.DELIVERED},
+    "close": {S.DELIVERED: S.CLOSED},
+    "reopen": {s: S.IN_REVIEW for s in DETERMINED},
     "withdraw": {s: S.WITHDRAWN for s in OPEN},
-    "cancel": {s: S.CANCELLED for s in [*OPEN, S.DECIDED]},
+    "cancel": {s: S.CANCELLED for s in [*OPEN, *DETERMINED]},
     "update": {s: s for s in OPEN},
     "extend": {s: s for s in OPEN},
     "change-priority": {s: s for s in OPEN},
@@ -215,6 +220,11 @@ def reopen(case: Case, caller: Caller, command: cmd.Reopen, now: datetime) -> tu
         decided_at=None, preauth_ref=None, preauth_period=None,
         items=[i.model_copy(update={"determination": None}) for i in case.items])
     return changed, event.model_copy(update={"detail": {"previous_items": before}})
+
+
+def close(case: Case, caller: Caller, command: cmd.Close, now: datetime) -> tuple[Case, Event]:
+    _require(caller, {Role.SUPERVISOR}, "closing a delivered case")
+    return transition(case, "close", caller.acting_as(Role.SUPERVISOR), now, command.reason)
 
 
 def withdraw(case: Case, caller: Caller, command: cmd.Withdraw, now: datetime) -> tuple[Case, Event]:

@@ -25,18 +25,20 @@ class Priority(StrEnum):
 
 
 class Status(StrEnum):
-    """review/lifecycle.py says which command moves a case from which state to which.
-    (`delivered` and `closed` come with delivery.)"""
+    """review/lifecycle.py says which command moves a case from which state to which."""
     RECEIVED = "received"
     ASSIGNED = "assigned"
     IN_REVIEW = "in-review"
     INFORMATION_REQUESTED = "information-requested"
     DECIDED = "decided"
+    DELIVERED = "delivered"  # every target the determination owes has acknowledged it
+    CLOSED = "closed"
     CANCELLED = "cancelled"
     WITHDRAWN = "withdrawn"
 
 
 OPEN_STATUSES = frozenset({Status.RECEIVED, Status.ASSIGNED, Status.IN_REVIEW, Status.INFORMATION_REQUESTED})
+DETERMINED_STATUSES = frozenset({Status.DECIDED, Status.DELIVERED, Status.CLOSED})  # a determination stands
 
 
 class Role(StrEnum):

@@ -49,6 +49,19 @@ class DeliveryState(StrEnum):
     DEAD = "dead"  # refused, or out of attempts: in the dead-letter queue until redriven
 
 
+class Attempt(BaseModel):
+    """One try at a delivery, as recorded on its outbox record: never a body."""
+    model_config = ConfigDict(frozen=True)
+
+    n: int  # 1, 2, ... counted again from 1 after a redrive
+    at: datetime
+    target: str
+    code: str | None  # HTTP status or ACK code (AA, AE...); None when nothing answered
+    latency_ms: int
+    error: str | None = None  # a short, safe reason: an exception's class, an ERR's code
+    next_at: datetime | None = None  # when it is tried again; None when it is not
+
+
 class OutboxRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -58,6 +71,8 @@ class OutboxRecord(BaseModel):
     notice: Notice
     created_at: datetime
     state: DeliveryState = DeliveryState.PENDING
+    tries: int = 0  # attempts since it was owed or last redriven
+    attempts: list[Attempt] = []
 
     @property
     def key(self) -> str:

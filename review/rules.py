@@ -23,6 +23,7 @@ class ReviewPolicy:
     time_zone: str = DEFAULT_TIME_ZONE
     clocks: ClockTable = field(default_factory=ClockTable.default)
     delivers_to: frozenset[str] = frozenset()  # the kinds of target it configures (review/outbox.py)
+    max_attempts: int = 8  # tries of one delivery before it is dead-lettered (review/delivery.py)
 
     def row(self, line_of_business: str, kind: Kind, priority: Priority, pre_service: bool) -> ClockRow:
         service = Service.PRE_SERVICE if pre_service else Service.POST_SERVICE

@@ -12,10 +12,10 @@ from .clocks import Service, service_of
 from .errors import Forbidden, Invalid, KeyReused, NotFound, StaleVersion, UnknownRelated
 from .metrics import DecisionRecord, prior_authorization_metrics
 from .model import (
-    STAFF, Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role,
+    DETERMINED_STATUSES, STAFF, Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role,
     Status, Submission,
 )
-from .outbox import OutboxRecord
+from .outbox import Attempt, DeliveryState, OutboxRecord
 from .rules import ReviewPolicy
 from .views import AccessRecord, Page, WorklistQuery
 
@@ -46,6 +46,17 @@ class CaseRepository(Protocol):
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         """The case's outbox records, in the order owed."""
+
+    def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None: ...
+
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
+        """Record an attempt and move the record to `state`, if it is still as read (else False)."""
+
+    def redrive(self, record: OutboxRecord) -> bool:
+        """A dead record owed again (tries counted afresh), if it is still dead (else False)."""
+
+    def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
+        """Every record in a state other than delivered, oldest first."""
 
     def get(self, case_id: str) -> Case | None: ...
 
@@ -83,6 +94,8 @@ class ReviewerDirectory(Protocol):
 
 class Archive(Protocol):
     def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload: ...
+
+    def get(self, key: str) -> bytes: ...
 
 
 Clock = Callable[[], datetime]
@@ -173,9 +186,9 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
     if sub.intent is Intent.FOLLOW_UP:  # X12 1322 "4" extension, "R" renewal: a new request
         return new_case()
     if sub.intent is not Intent.CANCEL and not original.is_open:
-        if sub.intent is Intent.UPDATE and original.status is Status.DECIDED and rules.is_adverse(original):
+        if sub.intent is Intent.UPDATE and original.status in DETERMINED_STATUSES and rules.is_adverse(original):
             return new_case(Kind.APPEAL)  # an update of a denial contests it
-        if sub.intent is not Intent.UPDATE or original.status is Status.DECIDED:
+        if sub.intent is not Intent.UPDATE or original.status in DETERMINED_STATUSES:
             return new_case()  # a revision or resubmission of a closed request is a new request
     changed, events = _apply_message(original, sub, documents, partner, policy, now, raw)
     changed = changed.model_copy(update={
@@ -269,6 +282,8 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
             changed, event = lifecycle.reprioritise(case, caller, command, review.policy_of(case.partner_id), now)
         case cmd.Reopen():
             changed, event = lifecycle.reopen(case, caller, command, now)
+        case cmd.Close():
+            changed, event = lifecycle.close(case, caller, command, now)
         case cmd.Withdraw():
             changed, event = lifecycle.withdraw(case, caller, command, now)
         case _:

@@ -245,3 +245,28 @@ async def _discard_through(reader: StreamReader, separator: bytes) -> int:
             return discarded + len(await reader.readuntil(separator)) - len(separator)
         except LimitOverrunError as err:
             discarded += len(await reader.readexactly(err.consumed))
+
+
+def exchange(host: str, port: int, message: bytes, *, tls: bool = False, timeout: float = 30.0) -> bytes | None:
+    """Sends one framed message and returns the first frame answered (the ACK), or None when the
+    peer closes or stays silent for `timeout` seconds. Connection errors raise OSError."""
+    import socket
+    import ssl
+
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        conn = ssl.create_default_context().wrap_socket(raw, server_hostname=host) if tls else raw
+        conn.sendall(START_BLOCK + message + END_BLOCK)
+        data, deadline = b"", time.monotonic() + timeout
+        while True:
+            start = data.find(START_BLOCK)
+            end = data.find(END_BLOCK, start + 1) if start >= 0 else -1
+            if end >= 0:
+                return data[start + 1:end]
+            conn.settimeout(max(deadline - time.monotonic(), 0.001))
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                return None
+            if not chunk or len(data) > MAX_FRAME:
+                return None
+            data += chunk

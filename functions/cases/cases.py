@@ -85,7 +85,8 @@ COMMANDS: list[tuple[str, type[cmd.Command], str]] = [
     ("determination", cmd.Decide, "in-review -> decided"),
     ("extension", cmd.Extend, "Extend the decision timeframe where the clock row allows"),
     ("priority", cmd.ChangePriority, "Change the priority; due_at is recomputed from receipt"),
-    ("reopen", cmd.Reopen, "decided -> in-review (supervisors, with a reason)"),
+    ("reopen", cmd.Reopen, "decided, delivered or closed -> in-review (supervisors, with a reason)"),
+    ("closure", cmd.Close, "delivered -> closed (supervisors)"),
     ("withdrawal", cmd.Withdraw, "The requester withdrew: -> withdrawn"),
 ]
 

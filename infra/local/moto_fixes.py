@@ -1,4 +1,4 @@
-"""Five fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
+"""Six fixes to moto 5.2.5 that a long-running embedded DynamoDB endpoint needs.
 
 Why: moto is built for test cases that reset it every few requests. Left running as the local
 stack's store, two of its habits made every request cost more than the one before and kept every
@@ -47,6 +47,13 @@ Query page cost many times what it should:
    walk writes it (strings and booleans as they are, blobs base64, maps and lists member by
    member); anything else (a None, two members, an unknown one, a map key "") still takes the
    generic walk.
+6. A table's stream keeps every record ever written (DynamoDB drops them after 24 hours), each
+   with the item's whole new image, and every GetRecords leaves behind a new shard iterator (472
+   random bytes) in a dict nothing empties: the local stack's Pipe polls several times a second.
+   Fix: an iterator is forgotten once read (every reader reads the one the answer names next, as
+   on DynamoDB), and a read drops the records before its position: records its reader has passed.
+   The local stack has one reader per stream (its Pipe); a second reader behind the first would
+   find them gone, as a reader 24 hours behind would on AWS.
 
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
@@ -81,7 +88,7 @@ logger = logging.getLogger("claimbridge.embedded")
 
 
 def apply() -> None:
-    """Install the five fixes (idempotent). Call before the embedded endpoint serves a request."""
+    """Install the six fixes (idempotent). Call before the embedded endpoint serves a request."""
     global _applied
     import moto
     from moto.core.common_models import BaseModel
@@ -89,6 +96,7 @@ def apply() -> None:
     from moto.core.serialize import BaseJSONSerializer
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
     if _applied:
         return
@@ -108,6 +116,7 @@ def apply() -> None:
     Item.project = _projected_once(Item.project)  # type: ignore[method-assign]
     BaseJSONSerializer._serialize_type_structure = _attribute_values_written_directly(  # type: ignore[method-assign]
         BaseJSONSerializer._serialize_type_structure)
+    DynamoDBStreamsBackend.get_records = _read_records_dropped(DynamoDBStreamsBackend.get_records)  # type: ignore[method-assign]
     _applied = True
 
 
@@ -657,3 +666,22 @@ def _attribute_values_written_directly(serialize_structure: Any) -> Any:
         serialize_structure(serializer, serialized, value, shape, key)
 
     return serialize_structure_directly
+
+
+# Fix 6: stream records and shard iterators kept only until read.
+
+
+def _read_records_dropped(get_records: Any) -> Any:
+    @functools.wraps(get_records)
+    def wrapper(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        iterator = self.shard_iterators[iterator_arn]
+        answer = get_records(self, iterator_arn, limit)
+        del self.shard_iterators[iterator_arn]
+        shard = iterator.stream_shard
+        passed = min(int(iterator.sequence_number) - shard.starting_sequence_number, len(shard.items))
+        if passed > 0:
+            del shard.items[:passed]
+            shard.starting_sequence_number += passed
+        return answer
+
+    return wrapper

@@ -40,7 +40,7 @@ logger = logging.getLogger("claimbridge.local")
 READ_TIMEOUT = 30.0  # seconds a connection may stall mid-request (or idle between requests) before it is closed
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE_S3_ENDPOINT",
-                 "sns": "CLAIMBRIDGE_SNS_ENDPOINT"}
+                 "sns": "CLAIMBRIDGE_SNS_ENDPOINT", "sqs": "CLAIMBRIDGE_SQS_ENDPOINT"}
 # Stand-ins for Cognito's own endpoints: served by the gateway itself, not routes of template.yaml.
 JWKS_PATH = "/.well-known/jwks.json"
 TOKEN_PATH = "/local/token"
@@ -247,7 +247,7 @@ class LocalStack:
                  topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
                  public_url: str | None = None, read_timeout: float = READ_TIMEOUT,
                  signing_key: str | None = None, reviewers_file: str | None = None,
-                 monitor_interval: float | None = None):
+                 monitor_interval: float | None = None, queue_visibility: int | None = None):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
@@ -259,6 +259,7 @@ class LocalStack:
         # The reviewers' user pool; its key is made at start when missing (default ~/.claimbridge/).
         self.user_pool = LocalUserPool(reviewers_file, signing_key)
         self.monitor_interval = monitor_interval  # seconds between runs of the scheduled functions; None: never
+        self.queue_visibility = queue_visibility  # overrides the queues' VisibilityTimeout (tests: a crashed worker)
         self._embedded: EmbeddedAws | None = None
         self._http: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
@@ -273,7 +274,11 @@ class LocalStack:
         self.user_pool.jwks()  # the signing key now: `claimbridge token` finds it, and a bad path fails first
         before = dict(os.environ)
         names = self._start_storage()
-        os.environ.update(self.topology.environment(names))
+        # The template's settings, except those the environment already sets (as `sam local --env-vars`);
+        # resources are always this stack's own.
+        resources = set(self.topology.environment_refs().values())
+        os.environ.update({k: v for k, v in self.topology.environment(names).items()
+                           if k in resources or k not in os.environ})
         if self.partners_file:
             os.environ["PARTNERS_FILE"] = os.path.abspath(self.partners_file)
         gateway = Gateway(self.topology, user_pool=self.user_pool)
@@ -284,6 +289,9 @@ class LocalStack:
         # What start set (tables, endpoints, URL...), as it was before: stop() puts it back.
         self._environ_before = {k: before.get(k) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
         self._seed_reviewers()
+        self._start_event_sources(names)
+        if self.replayed:
+            self._owe_again()
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
             self._mllp = _mllp_listener(self.host, self._mllp_port).start()
@@ -354,7 +362,8 @@ class LocalStack:
 
         given = {logical: os.environ[var] for logical, var in self.topology.environment_refs().items()
                  if os.environ.get(var)}
-        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets, "sns": self.topology.topics}
+        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets, "sns": self.topology.topics,
+                  "sqs": list(self.topology.queues)}
         endpoints = {svc: os.environ.get(var) for svc, var in ENDPOINT_VARS.items()}
         embedded = [svc for svc, logicals in wanted.items()
                     if not endpoints[svc] and any(name not in given for name in logicals)]
@@ -390,7 +399,62 @@ class LocalStack:
         for logical in self.topology.topics:
             if logical not in names:  # the ARN, as !Ref gives it
                 names[logical] = sns.create_topic(Name=f"claimbridge-{logical}")["TopicArn"]
+        sqs = boto3.client("sqs", endpoint_url=endpoints["sqs"])
+        for logical, queue in self.topology.queues.items():
+            if logical not in names:  # the URL, as !Ref gives it
+                names[logical] = sqs.create_queue(QueueName=f"claimbridge-{logical}",
+                                                  Attributes=self._queue_attributes(sqs, queue, names))["QueueUrl"]
         return names
+
+    def _queue_attributes(self, sqs: Any, queue: dict, names: dict[str, str]) -> dict[str, str]:
+        props = queue.get("Properties") or {}
+        attributes = {k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props}
+        if self.queue_visibility is not None:
+            attributes["VisibilityTimeout"] = str(self.queue_visibility)
+        if redrive := props.get("RedrivePolicy"):
+            target = names[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]
+            arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            attributes["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": arn,
+                                                      "maxReceiveCount": str(redrive["maxReceiveCount"])})
+        return attributes
+
+    def _start_event_sources(self, names: dict[str, str]) -> None:
+        """The template's Pipes and queue-fed functions, each on a thread (infra/local/events.py)."""
+        from functions.bootstrap import aws_client
+
+        from .events import PipeRunner, QueuePoller
+
+        dynamodb = aws_client("dynamodb", ENDPOINT_VARS["dynamodb"])
+        sqs = aws_client("sqs", ENDPOINT_VARS["sqs"])
+        runners: list[Any] = [
+            PipeRunner(pipe, dynamodb, aws_client("dynamodbstreams", ENDPOINT_VARS["dynamodb"]), sqs,
+                       names[pipe.table], names[pipe.queue]) for pipe in self.topology.pipes]
+        for consumer in self.topology.queue_consumers:
+            url = names[consumer.queue]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            runners.append(QueuePoller(consumer, load_handler(consumer.handler), sqs, url, arn, LambdaContext))
+        for runner in runners:
+            threading.Thread(target=runner.run, args=(self._stopping,), daemon=True,
+                             name=f"claimbridge-{type(runner).__name__}").start()
+
+    def _owe_again(self) -> int:
+        """After a restart the queues are empty (they are not journaled): the records the table
+        says are still owed (pending or retrying) are sent again, as the Pipe first sent them."""
+        from adapters.dynamo_keys import outbox_key
+        from functions.bootstrap import aws_client, services
+        from review.outbox import DeliveryState
+
+        from .events import render
+
+        sqs, owed = aws_client("sqs", ENDPOINT_VARS["sqs"]), 0
+        for pipe in self.topology.pipes:
+            url = os.environ[self.topology.environment_refs()[pipe.queue]]
+            for state in (DeliveryState.PENDING, DeliveryState.RETRYING):
+                for record in services().store.undelivered(state):
+                    stream_record = {"dynamodb": {"Keys": outbox_key(record.case_id, record.key)}}
+                    sqs.send_message(QueueUrl=url, MessageBody=render(pipe.input_template, stream_record))
+                    owed += 1
+        return owed
 
 
 MLLP_WORKERS = 2  # threads handling frames: here the handlers share one core and a serialised store

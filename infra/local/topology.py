@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+LOCAL_RESOURCES = ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SNS::Topic", "AWS::SQS::Queue")
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -54,6 +55,26 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Pipe:
+    """An EventBridge Pipe from a table's stream to a queue."""
+    name: str
+    table: str  # logical id of the source table
+    patterns: list[str]  # filter patterns (EventBridge syntax); a record matching any passes
+    queue: str  # logical id of the target queue
+    input_template: str | None  # <$.json.path> placeholders; None sends the record as it is
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class QueueConsumer:
+    function: str
+    handler: str
+    queue: str  # logical id
+    batch_size: int
+    reports_failures: bool  # ReportBatchItemFailures: only the failed messages stay
+
+
+@dataclass(frozen=True)
 class Topology:
     template: dict
 
@@ -81,11 +102,40 @@ class Topology:
 
     @property
     def streams_read(self) -> set[str]:
-        """Tables whose stream is the source of a function's DynamoDB event."""
-        return {event["Properties"]["Stream"]["Fn::GetAtt"][0]
+        """Tables whose stream is the source of a function's DynamoDB event or of a Pipe."""
+        read = {event["Properties"]["Stream"]["Fn::GetAtt"][0]
                 for fn in self.resources("AWS::Serverless::Function").values()
                 for event in (fn["Properties"].get("Events") or {}).values()
                 if event["Type"] == "DynamoDB" and "Fn::GetAtt" in event["Properties"].get("Stream", {})}
+        return read | {pipe.table for pipe in self.pipes}
+
+    @property
+    def queues(self) -> dict[str, dict]:
+        """Logical id -> the queue's properties, dead-letter queues first (a queue names its own)."""
+        queues = self.resources("AWS::SQS::Queue")
+        return dict(sorted(queues.items(), key=lambda kv: "RedrivePolicy" in kv[1].get("Properties", {})))
+
+    @property
+    def pipes(self) -> list[Pipe]:
+        out = []
+        for name, res in self.resources("AWS::Pipes::Pipe").items():
+            props = res["Properties"]
+            source = props["SourceParameters"]
+            out.append(Pipe(name, props["Source"]["Fn::GetAtt"][0],
+                            [f["Pattern"] for f in source.get("FilterCriteria", {}).get("Filters", [])],
+                            props["Target"]["Fn::GetAtt"][0],
+                            (props.get("TargetParameters") or {}).get("InputTemplate"),
+                            source.get("DynamoDBStreamParameters", {}).get("BatchSize", 10)))
+        return out
+
+    @property
+    def queue_consumers(self) -> list[QueueConsumer]:
+        """Functions fed by an SQS queue (Lambda's event source mapping)."""
+        return [QueueConsumer(name, fn["Properties"]["Handler"], event["Properties"]["Queue"]["Fn::GetAtt"][0],
+                              event["Properties"].get("BatchSize", 10),
+                              "ReportBatchItemFailures" in event["Properties"].get("FunctionResponseTypes", []))
+                for name, fn in self.resources("AWS::Serverless::Function").items()
+                for event in (fn["Properties"].get("Events") or {}).values() if event["Type"] == "SQS"]
 
     @property
     def buckets(self) -> list[str]:
@@ -171,4 +221,4 @@ class Topology:
     def environment_refs(self) -> dict[str, str]:
         """Logical id -> the environment variable that names it (CasesTable -> CASES_TABLE)."""
         return {logical: k for k, v in self._variables.items() if (logical := self._resource_of(v))
-                and self.template["Resources"][logical]["Type"] in ("AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SNS::Topic")}
+                and self.template["Resources"][logical]["Type"] in LOCAL_RESOURCES}

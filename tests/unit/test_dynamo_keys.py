@@ -172,4 +172,6 @@ def test_a_change_and_its_outbox_records_are_one_transaction_each_record_written
     assert [p["Item"]["SK"]["S"] for p in puts] == ["OUTBOX#00000005#fhir", "OUTBOX#00000005#hl7v2"]
     assert all(p["ConditionExpression"] == "attribute_not_exists(PK)" for p in puts)
     assert puts[0]["Item"]["PK"] == keys.case_key(case.id)["PK"] and puts[0]["Item"]["state"] == {"S": "pending"}
-    assert not any(k.startswith("GSI") for k in puts[0]["Item"])  # on no worklist index
+    # On the Deliveries index only (until delivered), never on a worklist index.
+    assert {k for k in puts[0]["Item"] if k.startswith("GSI")} == {"GSI6PK", "GSI6SK"}
+    assert puts[0]["Item"]["GSI6PK"] == {"S": "DELIVERY#pending"}

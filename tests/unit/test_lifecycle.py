@@ -6,6 +6,7 @@ from datetime import date, datetime, timezone
 import pytest
 from pydantic import ValidationError
 
+from review.delivery import DELIVERY_WORKER
 from review import commands as cmd
 from review import lifecycle, rules
 from review.errors import Conflict, Forbidden, IllegalTransition, Invalid
@@ -41,8 +42,9 @@ def in_state(status: Status, items: int = 1, **changes) -> Case:
     the_case = f.case(body, **{"status": status, "assignee": "u-physician", **changes})
     if status is S.INFORMATION_REQUESTED:
         return f.asking(the_case)
-    if status is S.DECIDED:
-        return f.decided(the_case, {n: f.determination(reviewer=AS_PHYSICIAN) for n in range(1, items + 1)})
+    if status in (S.DECIDED, S.DELIVERED, S.CLOSED):
+        decided = f.decided(the_case, {n: f.determination(reviewer=AS_PHYSICIAN) for n in range(1, items + 1)})
+        return decided.model_copy(update={"status": status})
     if status is S.CANCELLED:
         return the_case.model_copy(update={"items": rules.cancelled_items(the_case)})
     return the_case
@@ -67,6 +69,10 @@ COMMANDS = {
         {"item_sequence": 1, "decision": "approved"}]), NOW), AS_PHYSICIAN, None, "determination"),
     "reopen": (lambda c: lifecycle.reopen(c, SUPERVISOR, cmd.Reopen(version=version(c), reason="new evidence"), NOW),
                AS_SUPERVISOR, "new evidence", "reopen"),
+    "deliver": (lambda c: lifecycle.transition(c, "deliver", DELIVERY_WORKER, NOW, event_type="delivered"),
+                DELIVERY_WORKER, None, "delivered"),
+    "close": (lambda c: lifecycle.close(c, SUPERVISOR, cmd.Close(version=version(c), reason="appeal window over"), NOW),
+              AS_SUPERVISOR, "appeal window over", "close"),
     "withdraw": (lambda c: lifecycle.withdraw(c, SUPERVISOR, cmd.Withdraw(version=version(c), reason="by phone"), NOW),
                  AS_SUPERVISOR, "by phone", "withdraw"),
     "cancel": (lambda c: lifecycle.transition(c, "cancel", PARTNER, NOW, items=rules.cancelled_items(c)),
@@ -88,9 +94,11 @@ EXPECTED = {
     "information-received": {S.RECEIVED: S.RECEIVED, S.ASSIGNED: S.ASSIGNED, S.IN_REVIEW: S.IN_REVIEW,
                              S.INFORMATION_REQUESTED: S.IN_REVIEW},
     "decide": {S.IN_REVIEW: S.DECIDED},
-    "reopen": {S.DECIDED: S.IN_REVIEW},
+    "deliver": {S.DECIDED: S.DELIVERED},
+    "close": {S.DELIVERED: S.CLOSED},
+    "reopen": {S.DECIDED: S.IN_REVIEW, S.DELIVERED: S.IN_REVIEW, S.CLOSED: S.IN_REVIEW},
     "withdraw": {s: S.WITHDRAWN for s in OPEN},
-    "cancel": {s: S.CANCELLED for s in [*OPEN, S.DECIDED]},
+    "cancel": {s: S.CANCELLED for s in [*OPEN, S.DECIDED, S.DELIVERED, S.CLOSED]},
     "update": {s: s for s in OPEN},
     "extend": {s: s for s in OPEN},
     "change-priority": {s: s for s in OPEN},

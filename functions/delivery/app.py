@@ -1,0 +1,52 @@
+"""DeliveryFunction: the outbox's records, fed to its queue by the table's stream (an EventBridge
+Pipe; locally the stack reads the stream as the Pipe would), each tried once per message.
+
+Powertools Batch reports failed messages only (ReportBatchItemFailures): a retryable failure has
+its message made visible again after the backoff and reported failed; a dead one is moved to the
+dead-letter queue and, like a delivered one, deleted. review/delivery.py says which is which."""
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from adapters.dynamo_keys import outbox_ref
+from functions.bootstrap import services
+from functions.observability import count, entry_point, logger
+from review import delivery
+from review.outbox import DeliveryState
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class RetryLater(Exception):
+    """Reported as a batch item failure: the message stays, visible again after its backoff."""
+
+
+def deliver(record: SQSRecord) -> None:
+    svc = services()
+    try:
+        body = record.json_body
+        case_id, key = outbox_ref(body["PK"], body["SK"])
+    except (ValueError, KeyError, TypeError):
+        logger.error("delivery message unreadable: dead-lettered", extra={"message_id": record.message_id})
+        svc.queue.dead_letter(record.body)
+        return
+    outcome = delivery.deliver(svc.store, svc.send, lambda p: svc.partners().policy(p), case_id, key,
+                               svc.clock(), svc.backoff)
+    if outcome is None:
+        return
+    attempt = outcome.attempt
+    logger.info("delivery attempt", extra={"case_id": case_id, "target": attempt.target, "attempt": attempt.n,
+                                           "code": attempt.code, "latency_ms": attempt.latency_ms,
+                                           "state": outcome.state.value, "error": attempt.error})
+    count(f"Delivery{outcome.state.value.capitalize()}", target=attempt.target)
+    if outcome.state is DeliveryState.RETRYING:
+        svc.queue.retry_later(record.receipt_handle, outcome.delay)
+        raise RetryLater(case_id)
+    if outcome.state is DeliveryState.DEAD:
+        svc.queue.dead_letter(record.body)
+
+
+@entry_point
+def lambda_handler(event, context) -> dict:
+    return process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)

@@ -1,0 +1,154 @@
+"""Delivering what the outbox owes: one attempt at one record, judged, recorded, and what follows.
+
+| the target answered                          | the record becomes | the message                        |
+|----------------------------------------------|--------------------|------------------------------------|
+| 200/201 (FHIR), 2xx (notification), AA/CA    | delivered          | deleted                            |
+| no answer, 408, 429, 5xx, an ACK we can't read | retrying         | visible again after the backoff    |
+| the same, on the partner's `max_attempts`-th | dead               | moved to the dead-letter queue     |
+| any other 4xx, AE/AR/CE/CR                   | dead               | moved to the dead-letter queue     |
+
+The backoff is exponential with jitter: attempt n waits between half and all of
+min(base * 2^(n-1), cap); a `Retry-After` the target sent is waited instead (up to the cap).
+An attempt is recorded on the record (target, time, answer, latency, next try); never a body.
+A case whose determination every target has acknowledged becomes `delivered`.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Callable, Protocol
+
+from . import lifecycle
+from .errors import StaleVersion
+from .model import Actor, Case, Role, Status
+from .rules import ReviewPolicy
+
+if TYPE_CHECKING:
+    from .services import CaseRepository
+from .outbox import Attempt, DeliveryState, Notice, OutboxRecord
+
+DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
+RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    RETRY = "retry"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a target answered one attempt: `code` is the HTTP status or the ACK code (None: no answer)."""
+    verdict: Verdict
+    code: str | None = None
+    latency_ms: float = 0.0
+    retry_after: float | None = None  # seconds the target asked us to wait
+    error: str | None = None  # a short, safe reason (an exception's class, an ERR's code): never a body
+
+
+def http_answer(status: int | None, latency_ms: float, retry_after: float | None = None, error: str | None = None,
+                ok: frozenset[int] = frozenset({200, 201})) -> Answer:
+    """An HTTP exchange judged: `ok` statuses delivered; no answer, 408, 429 and 5xx retried; the rest refused."""
+    if status is None or status in RETRYABLE_STATUSES or status >= 500:
+        verdict = Verdict.RETRY
+    else:
+        verdict = Verdict.OK if status in ok else Verdict.REFUSED
+    return Answer(verdict, None if status is None else str(status), latency_ms, retry_after, error)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 30.0
+    cap: float = 3600.0
+
+    def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> int:
+        """Seconds before attempt `attempt + 1` (whole seconds: what SQS visibility takes)."""
+        if retry_after is not None:
+            return int(min(max(retry_after, 1.0), self.cap) + 0.999)
+        ceiling = min(self.base * 2 ** (attempt - 1), self.cap)
+        return max(1, round(ceiling / 2 + rand() * ceiling / 2))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: DeliveryState
+    attempt: Attempt
+    delay: int | None = None  # seconds until the next try, when retrying
+
+
+def judge(record: OutboxRecord, answer: Answer, max_attempts: int, now: datetime, backoff: Backoff,
+          rand: Callable[[], float] = random.random) -> Outcome:
+    """What the record's next attempt, answered so, leads to."""
+    attempt = record.tries + 1
+
+    def recorded(next_at: datetime | None = None) -> Attempt:
+        return Attempt(n=attempt, at=now, target=record.target, code=answer.code,
+                       latency_ms=round(answer.latency_ms), error=answer.error, next_at=next_at)
+
+    if answer.verdict is Verdict.OK:
+        return Outcome(DeliveryState.DELIVERED, recorded())
+    if answer.verdict is Verdict.REFUSED or attempt >= max_attempts:
+        return Outcome(DeliveryState.DEAD, recorded())
+    delay = backoff.delay(attempt, answer.retry_after, rand)
+    return Outcome(DeliveryState.RETRYING, recorded(now + timedelta(seconds=delay)), delay)
+
+
+def case_delivered(case: Case, records: list[OutboxRecord]) -> bool:
+    """A decided case's determination has reached every target it owes: its latest change's records
+    are determinations and all delivered."""
+    if case.status is not Status.DECIDED or not records:
+        return False
+    latest = max(r.case_version for r in records)
+    last = [r for r in records if r.case_version == latest]
+    return all(r.notice is Notice.DETERMINATION and r.state is DeliveryState.DELIVERED for r in last)
+
+
+class Sender(Protocol):
+    def __call__(self, case: Case, record: OutboxRecord) -> Answer:
+        """Send the case as it now is to the record's target (never raises: a failure is an Answer)."""
+
+
+def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], ReviewPolicy], case_id: str, key: str,
+            now: datetime, backoff: Backoff = Backoff()) -> Outcome | None:
+    """One attempt at one outbox record. None when there is nothing to do: the record is gone or
+    already delivered (a copy of a message). A message for a dead record was moved back from the
+    dead-letter queue (an SQS redrive): the record is owed again, its tries counted afresh."""
+    record = cases.outbox_record(case_id, key)
+    if record is not None and record.state is DeliveryState.DEAD and cases.redrive(record):
+        record = record.model_copy(update={"state": DeliveryState.PENDING, "tries": 0})
+    if record is None or record.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
+        return None
+    case = cases.get(case_id)
+    if case is None:
+        return None
+    outcome = judge(record, send(case, record), policy_of(case.partner_id).max_attempts, now, backoff)
+    if not cases.record_attempt(record, outcome.state, outcome.attempt):
+        return None  # another worker recorded this attempt first
+    if outcome.state is DeliveryState.DELIVERED:
+        _settle(cases, case_id, now)
+    return outcome
+
+
+def _settle(cases: CaseRepository, case_id: str, now: datetime, tries: int = 3) -> None:
+    """decided -> delivered once the determination reached every target (retried when a reviewer's
+    change races it: the newer change owes its own deliveries)."""
+    for _ in range(tries):
+        case = cases.get(case_id)
+        if case is None or not case_delivered(case, cases.outbox(case_id)):
+            return
+        changed, event = lifecycle.transition(case, "deliver", DELIVERY_WORKER, now, event_type="delivered")
+        try:
+            cases.replace(changed, case.version, [event])
+            return
+        except StaleVersion:
+            continue
+
+
+def redrive(cases: CaseRepository, case_id: str | None) -> list[OutboxRecord]:
+    """Dead records (of one case, or all) owed again; returns those this call moved."""
+    dead = [r for r in (cases.outbox(case_id) if case_id else cases.undelivered(DeliveryState.DEAD))
+            if r.state is DeliveryState.DEAD]
+    return [r for r in dead if cases.redrive(r)]
