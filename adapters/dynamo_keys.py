@@ -428,3 +428,89 @@ def decisions_query(table: str, partner_id: str, month: str, start: datetime, en
         "ExpressionAttributeValues": {":pk": _s(f"DECIDED#{partner_id}#{month}"), ":start": _s(instant(start)),
                                       ":end": _s(instant(end) + "#~")},
     }
+
+
+# PAS subscriptions (fhir_mappings/subscription.py). An org filter's value is a public registry
+# number (an NPI), not PHI, so the lookup key carries it as it is. The lookup item holds a copy of
+# the subscription: the delivery worker finds a requester's subscriptions with one Query.
+SUBSCRIPTION = "SUBSCRIPTION"
+
+
+def subscription_key(subscription_id: str) -> Item:
+    return {"PK": _s(f"{SUBSCRIPTION}#{subscription_id}"), "SK": _s(SUBSCRIPTION)}
+
+
+def subscription_lookup_key(org_value: str, subscription_id: str) -> Item:
+    return {"PK": _s(f"SUBORG#{org_value}"), "SK": _s(f"{SUBSCRIPTION}#{subscription_id}")}
+
+
+def _subscription_state(sub: PasSubscription) -> Item:
+    """The attributes that change after creation (the doc keeps the values it was created with)."""
+    return {"status": _s(sub.status.value), **({"error": _s(sub.error)} if sub.error else {})}
+
+
+def subscription_item(sub: PasSubscription) -> Item:
+    return {**subscription_key(sub.id), "doc": _s(sub.model_dump_json()), "partner": _s(sub.partner_id),
+            **_subscription_state(sub), "events": {"N": str(sub.events)}}
+
+
+def subscription_lookup_item(sub: PasSubscription) -> Item:
+    return {**subscription_lookup_key(sub.org.value, sub.id), "doc": _s(sub.model_dump_json()),
+            "partner": _s(sub.partner_id), **_subscription_state(sub)}
+
+
+def subscription_of(item: Item) -> PasSubscription:
+    """A subscription item (or its lookup copy, whose events count is not kept) as the model."""
+    sub = PasSubscription.model_validate_json(item["doc"]["S"])
+    changed = {"status": item["status"]["S"], "error": item["error"]["S"] if "error" in item else None}
+    if "events" in item:
+        changed["events"] = int(item["events"]["N"])
+    return sub.model_copy(update=changed)
+
+
+def create_subscription_transaction(table: str, sub: PasSubscription) -> Item:
+    return {"TransactItems": [_put(table, subscription_item(sub), "attribute_not_exists(PK)"),
+                              _put(table, subscription_lookup_item(sub))]}
+
+
+def subscription_status_transaction(table: str, sub: PasSubscription, status: str, error: str | None) -> Item:
+    """The status (and error) set on the subscription and its lookup copy; never on one deleted
+    meanwhile (off is final)."""
+    values: Item = {":status": _s(status), ":off": _s("off")}
+    update = "SET #status = :status"
+    if error:
+        update, values[":error"] = update + ", #error = :error", _s(error)
+    else:
+        update += " REMOVE #error"
+    names = {"#status": "status", "#error": "error"}
+
+    def changed(key: Item, condition: str) -> Item:
+        return {"Update": {"TableName": table, "Key": key, "UpdateExpression": update, "ConditionExpression": condition,
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}}
+    return {"TransactItems": [changed(subscription_key(sub.id), "attribute_exists(PK) AND #status <> :off"),
+                              changed(subscription_lookup_key(sub.org.value, sub.id), "attribute_exists(PK) AND #status <> :off")]}
+
+
+def delete_subscription_transaction(table: str, sub: PasSubscription) -> Item:
+    """Deleting keeps the subscription, status off, for GET to show; its lookup goes, so no
+    notification finds it again."""
+    return {"TransactItems": [
+        {"Update": {"TableName": table, "Key": subscription_key(sub.id), "UpdateExpression": "SET #status = :off",
+                    "ConditionExpression": "attribute_exists(PK)", "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":off": _s("off")}}},
+        {"Delete": {"TableName": table, "Key": subscription_lookup_key(sub.org.value, sub.id)}},
+    ]}
+
+
+def subscription_event_update(table: str, subscription_id: str) -> Item:
+    """The next event number: the counter incremented in place (atomic), the new value returned."""
+    return {"TableName": table, "Key": subscription_key(subscription_id), "UpdateExpression": "ADD events :one",
+            "ConditionExpression": "attribute_exists(PK)", "ExpressionAttributeValues": {":one": {"N": "1"}},
+            "ReturnValues": "UPDATED_NEW"}
+
+
+def subscriptions_query(table: str, org_value: str) -> Item:
+    """The active subscriptions whose filter has this value (any system: matches() tells them apart)."""
+    return {"TableName": table, "KeyConditionExpression": "PK = :pk", "FilterExpression": "#status = :active",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":pk": _s(f"SUBORG#{org_value}"), ":active": _s("active")}}

@@ -21,7 +21,7 @@ from pydantic_core.core_schema import ErrorType
 
 from review.errors import Invalid
 
-SUPPORTED = {"Bundle": "bundle", "Claim": "claim", "Parameters": "parameters"}
+SUPPORTED = {"Bundle": "bundle", "Claim": "claim", "Parameters": "parameters", "Subscription": "subscription"}
 PYDANTIC_MESSAGES = frozenset(get_args(ErrorType)) - {"value_error", "assertion_error"}
 # Resources whose required-binding codes are checked: those the intake reads. Others pass through
 # as sent; R4B (the models') and R4 value sets may differ there, and nothing here depends on them.

@@ -8,7 +8,7 @@
 | any other 4xx, AE/AR/CE/CR                   | dead               | moved to the dead-letter queue     |
 
 The backoff is exponential with jitter: attempt n waits between half and all of
-min(base * 2^(n-1), cap); a `Retry-After` the target sent is waited instead (up to the cap).
+min(base * 2^(n-1), cap); a `Retry-After` the target sent is waited instead (up to 12 hours).
 An attempt is recorded on the record (target, time, answer, latency, next try); never a body.
 A case whose determination every target has acknowledged becomes `delivered`.
 """
@@ -31,6 +31,7 @@ from .outbox import Attempt, DeliveryState, Notice, OutboxRecord
 
 DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
 RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
+MAX_DELAY = 43_200  # seconds: SQS's longest visibility timeout
 
 
 class Verdict(StrEnum):
@@ -66,8 +67,8 @@ class Backoff:
 
     def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> int:
         """Seconds before attempt `attempt + 1` (whole seconds: what SQS visibility takes)."""
-        if retry_after is not None:
-            return int(min(max(retry_after, 1.0), self.cap) + 0.999)
+        if retry_after is not None:  # the target's own word, up to what SQS can wait (12 hours)
+            return int(min(max(retry_after, 1.0), MAX_DELAY) + 0.999)
         ceiling = min(self.base * 2 ** (attempt - 1), self.cap)
         return max(1, round(ceiling / 2 + rand() * ceiling / 2))
 
@@ -151,4 +152,4 @@ def redrive(cases: CaseRepository, case_id: str | None) -> list[OutboxRecord]:
     """Dead records (of one case, or all) owed again; returns those this call moved."""
     dead = [r for r in (cases.outbox(case_id) if case_id else cases.undelivered(DeliveryState.DEAD))
             if r.state is DeliveryState.DEAD]
-    return [r for r in dead if cases.redrive(r)]
+    return [r.model_copy(update={"state": DeliveryState.PENDING, "tries": 0}) for r in dead if cases.redrive(r)]

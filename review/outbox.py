@@ -56,7 +56,7 @@ class Attempt(BaseModel):
     n: int  # 1, 2, ... counted again from 1 after a redrive
     at: datetime
     target: str
-    code: str | None  # HTTP status or ACK code (AA, AE...); None when nothing answered
+    code: str | None = None  # HTTP status or ACK code (AA, AE...); None when nothing answered
     latency_ms: int
     error: str | None = None  # a short, safe reason: an exception's class, an ERR's code
     next_at: datetime | None = None  # when it is tried again; None when it is not

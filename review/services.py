@@ -99,6 +99,7 @@ class Archive(Protocol):
 
 
 Clock = Callable[[], datetime]
+UNDELIVERED = (DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.DEAD)
 PolicyOf = Callable[[str], ReviewPolicy]  # partner id -> its review policy
 
 
@@ -311,10 +312,34 @@ def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
 
 
 def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessRecord], list[Event]]:
-    if Role.SUPERVISOR not in caller.roles:
-        raise Forbidden("the audit log is for supervisors")
+    _supervisor(caller, "the audit log")
     case = _load(review, case_id)
     return review.views.access_log(case.id), review.views.history(case.id)
+
+
+def deliveries(review: Review, caller: Caller, case_id: str | None = None,
+               states: tuple[DeliveryState, ...] | None = None) -> list[OutboxRecord]:
+    """A case's deliveries, or across cases those not delivered (oldest first); `states` narrows either."""
+    _supervisor(caller, "delivery state")
+    if case_id:
+        records = review.cases.outbox(_load(review, case_id).id)
+        return [r for r in records if states is None or r.state in states]
+    return [r for state in states or UNDELIVERED for r in review.cases.undelivered(state)]
+
+
+def redrive_deliveries(review: Review, caller: Caller, case_id: str | None = None) -> list[OutboxRecord]:
+    """Dead deliveries (of one case, or all) owed again: the stream feeds them to the queue anew."""
+    from .delivery import redrive
+
+    _supervisor(caller, "redriving deliveries")
+    if case_id:
+        _load(review, case_id)
+    return redrive(review.cases, case_id)
+
+
+def _supervisor(caller: Caller, what: str) -> None:
+    if Role.SUPERVISOR not in caller.roles:
+        raise Forbidden(f"{what} is for supervisors")
 
 
 def worklist(review: Review, caller: Caller, query: WorklistQuery) -> Page:

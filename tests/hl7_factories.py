@@ -3,6 +3,15 @@ mapped field filled so a test can assert where it lands. Segments follow the v2.
 (hl7apy's) for EHC, and the RQA/REF structures for the rest."""
 from __future__ import annotations
 
+from datetime import timedelta
+
+from adapters.hl7v2.ack import Header
+from adapters.hl7v2.message import V2Message
+from fhir_mappings.claim_to_case import submission_from_request
+from fhir_mappings.hl7v2_to_fhir import MESSAGES, request_bundle
+from review.model import Case
+from tests.factories import T0
+
 FACILITY = "ACMEHLTH"
 
 
@@ -66,3 +75,14 @@ def ehc(trigger: str, inv: str = "1", control_id: str | None = None, version: st
     else:  # E04
         body = ["NTE|1||Please re-assess line 2", "PSS|1||1", "PSG|1||1|Y", lines[1]]
     return "\r".join(head + body) + "\r"
+
+
+def hl7_case(text: str, **changes) -> Case:
+    """The review case the intake stores for `text` (mapped as the intake maps it), then `changes`:
+    what an application response is built from."""
+    header = Header.of(text)
+    event = MESSAGES[header.message_type, header.trigger]
+    draft = submission_from_request(request_bundle(V2Message(text), event), source="hl7v2", appeal=event.appeal).draft
+    known = {k: v for k, v in dict(draft).items() if v is not None}
+    made = Case(**known, id="case1", partner_id="acme", received_at=T0, due_at=T0 + timedelta(days=7))
+    return made.model_copy(update=changes)

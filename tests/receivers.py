@@ -58,8 +58,9 @@ Responder = Reply | Callable[[Received], Reply]
 
 
 class Receiver:
-    def __init__(self, tls: ssl.SSLContext | None = None):
+    def __init__(self, tls: ssl.SSLContext | None = None, port: int = 0):
         self.tls = tls
+        self.wanted_port = port  # 0: any free one; a given one brings a peer up where one was down
         self.received: list[Received] = []
         self.errors: list[BaseException] = []  # what broke a connection (a refused handshake, say)
         self._queued: dict[str, deque[Responder]] = defaultdict(deque)
@@ -79,12 +80,12 @@ class Receiver:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def answer(self, path: str, *replies: Responder) -> None:
-        """Answer the next requests to `path` (without query) with these, in order, once each."""
+        """Answer the next requests to `path` (without query), or below it, with these, in order, once each."""
         with self._lock:
             self._queued[path].extend(replies)
 
     def serve(self, path: str, reply: Responder) -> None:
-        """Answer requests to `path` with this once its one-shot answers are used up."""
+        """Answer requests to `path`, or below it, with this once its one-shot answers are used up."""
         with self._lock:
             self._standing[path] = reply
 
@@ -117,9 +118,19 @@ class Receiver:
         path = urlsplit(received.path).path
         with self._lock:
             self.received.append(received)
-            queued = self._queued[path]
-            responder = queued.popleft() if queued else self._standing.get(path, Reply())
+            queued = self._queued[self._registered(path, self._queued)]
+            standing = self._standing.get(self._registered(path, self._standing), Reply())
+            responder = queued.popleft() if queued else standing
         return responder if isinstance(responder, Reply) else responder(received)
+
+
+    @staticmethod
+    def _registered(path: str, paths: dict) -> str:
+        """The longest registered path that is `path` or a parent of it (/fhir/ClaimResponse answers
+        /fhir/ClaimResponse/c1 too)."""
+        while path and path not in paths:
+            path = path.rpartition("/")[0]
+        return path
 
 
 class _Server(ThreadingHTTPServer):
@@ -127,7 +138,8 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, receiver: Receiver):
         self.receiver = receiver
-        super().__init__(("127.0.0.1", 0), _Handler)
+        self.allow_reuse_address = True
+        super().__init__(("127.0.0.1", receiver.wanted_port), _Handler)
 
     def finish_request(self, request, client_address) -> None:
         if self.receiver.tls is None:

@@ -1,18 +1,19 @@
 """Review API function: the worklist and case lifecycle (cases.py), reviewer profiles
-(reviewers.py) and reports (reports.py), for the review organization's own staff. Every route but
+(reviewers.py), reports (reports.py) and deliveries (deliveries.py), for the review organization's own staff. Every route but
 the API description takes a reviewer token (Cognito); partner tokens are refused with 403."""
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions import http
-from functions.cases import cases, reports, reviewers
+from functions.cases import cases, deliveries, reports, reviewers
 from functions.observability import entry_point
 
 app = http.create_app(identity=http.caller)
 app.include_router(cases.router)
 app.include_router(reviewers.router)
 app.include_router(reports.router)
+app.include_router(deliveries.router)
 
 TITLE = "claimbridge review API"
 DESCRIPTION = ("Worklist, case lifecycle, information requests, determinations, reviewer profiles and reports. "

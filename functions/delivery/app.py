@@ -15,7 +15,9 @@ from functions.observability import count, entry_point, logger
 from review import delivery
 from review.outbox import DeliveryState
 
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every message is retried later is routine (a partner down), not a crash: its
+# failures are reported like any others, and no exception reaches Lambda (or the tracer's log).
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):

@@ -1,6 +1,7 @@
 """`claimbridge` command line: `claimbridge serve` runs the whole stack on this machine;
 `claimbridge send` sends HL7 v2 files to it (or to any MLLP listener or deployed endpoint);
-`claimbridge token USER` prints a demo reviewer's bearer token for it."""
+`claimbridge token USER` prints a demo reviewer's bearer token for it; `claimbridge deliveries` and
+`claimbridge redrive` show and redrive what the outbox owes (infra/local/operate.py)."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +15,8 @@ import urllib.request
 from pathlib import Path
 
 import yaml
+
+from . import operate
 
 DEFAULT_PARTNERS = Path(__file__).with_name("partners.yaml")
 DEFAULT_REVIEWERS = Path(__file__).with_name("reviewers.yaml")
@@ -52,9 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("user", metavar="USER", help="a username of the reviewers file, e.g. dr-demo")
     token.add_argument("--url", metavar="BASE", help="ask the stack at BASE for it (default: sign with the signing "
                                                      f"key when that file exists, else ask {DEFAULT_URL})")
-    token.add_argument("--signing-key", metavar="PATH", help=KEY_HELP.replace(", made there if missing", ""))
-    token.add_argument("--reviewers", default=str(DEFAULT_REVIEWERS), metavar="PATH",
-                       help="demo reviewers YAML file, when signing here")
+    _token_options(token)
+    operate.add_commands(commands, DEFAULT_URL, _token_options)
     args = parser.parse_args(argv)
     if args.command == "send":
         from .send import run
@@ -62,25 +64,21 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     if args.command == "token":
         return print_token(args)
+    if args.command in ("deliveries", "redrive"):
+        return operate.run(args, lambda a, user: reviewer_token(a.url, user, a.signing_key, a.reviewers))
     return serve_forever(args)
+
+
+def _token_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--signing-key", metavar="PATH", help=KEY_HELP.replace(", made there if missing", ""))
+    command.add_argument("--reviewers", default=str(DEFAULT_REVIEWERS), metavar="PATH",
+                         help="demo reviewers YAML file, when signing here")
 
 
 def print_token(args: argparse.Namespace) -> int:
     """The token alone on stdout, so `-H "Authorization: Bearer $(claimbridge token dr-demo)"` works."""
     try:
-        if args.url:
-            token = _token_from_stack(args.url, args.user)
-        else:
-            from .identity import LocalUserPool, default_key_path
-
-            key = Path(args.signing_key) if args.signing_key else default_key_path()
-            if key.exists():  # the key the stack signs with: no need for the stack to be up
-                token = LocalUserPool(args.reviewers, key).token(args.user)
-            else:
-                try:
-                    token = _token_from_stack(DEFAULT_URL, args.user)
-                except OSError as err:
-                    raise OSError(f"no signing key at {key}, and {err}") from None
+        token = reviewer_token(args.url, args.user, args.signing_key, args.reviewers)
     except LookupError as err:  # an unknown reviewer
         print(f"claimbridge: {err}", file=sys.stderr)
         return 2
@@ -89,6 +87,22 @@ def print_token(args: argparse.Namespace) -> int:
         return 1
     print(token)
     return 0
+
+
+def reviewer_token(url: str | None, user: str, signing_key: str | None, reviewers: str) -> str:
+    """From the stack at `url`, when given; else signed here with the stack's key when that file
+    exists (the stack need not be up), else from the stack at the default URL."""
+    if url:
+        return _token_from_stack(url, user)
+    from .identity import LocalUserPool, default_key_path
+
+    key = Path(signing_key) if signing_key else default_key_path()
+    if key.exists():
+        return LocalUserPool(reviewers, key).token(user)
+    try:
+        return _token_from_stack(DEFAULT_URL, user)
+    except OSError as err:
+        raise OSError(f"no signing key at {key}, and {err}") from None
 
 
 def _token_from_stack(base: str, user: str) -> str:

@@ -69,6 +69,10 @@ class ReviewerApi(BearerClient):
         return self.command(case_id, "determination", decisions=list(decisions))
 
 
+# Failed deliveries come back after 1-2 s here (30 s, doubling to an hour, on AWS).
+QUICK_BACKOFF = {"DELIVERY_BACKOFF_BASE_SECONDS": "1", "DELIVERY_BACKOFF_CAP_SECONDS": "2"}
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     partners = tmp_path_factory.mktemp("partners") / "partners.yaml"
@@ -77,9 +81,36 @@ def stack(tmp_path_factory):
          "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else []),
          **({"delivery": DELIVERING} if p == "gamma" else {})} for p in PARTNERS]}))
     key = tmp_path_factory.mktemp("keys") / "signing-key.pem"
-    stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0, signing_key=str(key)).start()
-    yield stack
-    stack.stop()
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in QUICK_BACKOFF.items():
+            env.setenv(name, value)
+        stack = LocalStack("127.0.0.1", 0, str(partners), mllp_port=0, signing_key=str(key)).start()
+        yield stack
+        stack.stop()
+
+
+_partner_numbers = iter(range(10_000))
+
+
+@pytest.fixture
+def delivering_partner(stack):
+    """delivering_partner(delivery, **more) -> a new partner id (token token-<id>) whose delivery
+    targets are these, added to the stack's partners file (which the stack re-reads when it changes)."""
+    import os
+
+    import yaml
+
+    def add(delivery: dict, **more) -> str:
+        partner = f"deliver{next(_partner_numbers)}"
+        doc = yaml.safe_load(open(stack.partners_file)) or {}
+        doc["partners"].append({"id": partner, "token_sha256": [token_hash(f"token-{partner}")],
+                                "hl7_facilities": [partner.upper()], "delivery": delivery, **more})
+        with open(stack.partners_file, "w") as f:
+            f.write(json.dumps(doc))
+        stat = os.stat(stack.partners_file)  # a new mtime even within the clock's granularity
+        os.utime(stack.partners_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+        return partner
+    return add
 
 
 @pytest.fixture(scope="session")

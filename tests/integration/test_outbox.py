@@ -35,13 +35,14 @@ def test_a_determination_and_its_deliveries_are_one_write(dynamodb, api, reviewe
     assert decided.status_code == 200, decided.text
     items = outbox_items(dynamodb, case_id)
     # A FHIR case: the FHIR endpoint only (an HL7 application response answers HL7 requests).
-    assert [(i["SK"]["S"], i["target"]["S"], i["notice"]["S"], i["state"]["S"]) for i in items] == [
-        (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination", "pending")]
+    assert [(i["SK"]["S"], i["target"]["S"], i["notice"]["S"]) for i in items] == [
+        (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination")]
+    assert items[0]["state"]["S"] in ("pending", "retrying")  # gamma's endpoint is down: the worker may have tried
     again = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
     assert again.status_code == 409 and len(outbox_items(dynamodb, case_id)) == 1  # a replay adds nothing
     shown = dr.get(f"/cases/{case_id}").json()["deliveries"]
-    assert [(d["target"], d["notice"], d["case_version"], d["state"]) for d in shown] == [
-        ("fhir", "determination", version + 1, "pending")]
+    assert [(d["target"], d["notice"], d["case_version"]) for d in shown] == [("fhir", "determination", version + 1)]
+    assert shown[0]["state"] in ("pending", "retrying")
 
 
 def test_a_case_that_came_in_over_hl7_also_owes_its_sender_an_application_response(dynamodb, base_url, api, reviewer):

@@ -7,8 +7,6 @@ a PAS extension nor a CommunicationRequest against its PAS profile: `pas_extensi
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,26 +18,10 @@ from review.model import Code, Period
 from tests import factories as f
 from tests import hl7_factories as h
 from tests.conftest import CORPUS, PAS_DIR
+from tests.fhir_validate import validate
 
-VALIDATOR = CORPUS.parent / "tools" / "fhir-validate"
 PROFILES = CORPUS / "fhir" / "davinci-pas-profiles"
 BASE = "https://iro.example/fhir"
-
-
-def validate(tmp_path: Path, resources: dict[str, dict]) -> None:
-    """Every resource through fhir-validate, which must find no error in any."""
-    if not VALIDATOR.exists() or shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("fhir-validate or node is not available")
-    files = []
-    for name, resource in resources.items():
-        path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps(resource))
-        files.append(str(path))
-    run = subprocess.run([str(VALIDATOR), *files], capture_output=True, text=True, timeout=600)
-    if run.returncode == 2 and "npm install failed" in run.stderr:
-        pytest.skip("fhir-validate could not install its packages")
-    assert run.returncode == 0, run.stdout + run.stderr
-    assert sorted(line.split()[1] for line in run.stdout.splitlines() if line.startswith("OK ")) == sorted(files)
 
 
 DECISIONS = {
