@@ -11,6 +11,8 @@ Single table, keys PK/SK:
 | lookup            | LOOKUP#<partner>#<hash(key)>     | CASE#<case id>          | claim id, Claim ref, member id |
 | reviewer profile  | REVIEWERS                        | REVIEWER#<user id>      | conflicts of interest          |
 | outbox record     | CASE#<case id>                   | OUTBOX#<version>#<target> | state, tries, attempts (no bodies) |
+| subscription      | SUBSCRIPTION#<id>                | SUBSCRIPTION            | doc, status, error, events (counter), partner |
+| subscription lookup | SUBORG#<org filter value>      | SUBSCRIPTION#<id>       | a copy (doc, status, error), one per subscription, while not off |
 
 Sparse global secondary indexes, all on a case's small attributes (INCLUDE projection, no document):
 | index               | hash key                          | range key (GSI1SK / GSI5SK) | while        |
@@ -33,6 +35,7 @@ from typing import Any
 
 from datetime import datetime, timezone
 
+from fhir_mappings.subscription import PasSubscription
 from review.errors import Invalid
 from review.metrics import outcome_of
 from review.model import DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
@@ -465,7 +468,7 @@ def subscription_of(item: Item) -> PasSubscription:
     changed = {"status": item["status"]["S"], "error": item["error"]["S"] if "error" in item else None}
     if "events" in item:
         changed["events"] = int(item["events"]["N"])
-    return sub.model_copy(update=changed)
+    return PasSubscription.model_validate(sub.model_dump() | changed)
 
 
 def create_subscription_transaction(table: str, sub: PasSubscription) -> Item:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import codes
+from .subscription import BACKPORT, TOPIC
 
 FHIR_JSON = "application/fhir+json"
 
@@ -44,6 +45,16 @@ def capability_statement(base_url: str, software_version: str, published: str) -
                         {"name": "request", "type": "reference"},
                         {"name": "identifier", "type": "token"},
                     ],
+                },
+                {
+                    # Backport IG: the topics a client can subscribe to are named on the Subscription resource.
+                    "extension": [{"url": BACKPORT + "capabilitystatement-subscriptiontopic-canonical",
+                                   "valueCanonical": TOPIC}],
+                    "type": "Subscription",
+                    "supportedProfile": [codes.PAS + "profile-subscription"],
+                    "interaction": [{"code": "create"}, {"code": "read"}, {"code": "delete"}],
+                    "operation": [{"name": "status", "definition":
+                                   "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"}],
                 },
             ],
         }],

@@ -42,6 +42,7 @@ class Services:
     send: Sender | None = None  # to a partner's targets (adapters/delivery.py)
     queue: Any = None  # the delivery queue and its dead letters (adapters/queue.py)
     backoff: Backoff = Backoff()
+    subscriptions: Any = None  # PAS subscriptions (adapters/subscriptions.py)
     # A function, not a value: the registry is re-read when its source changes (cached meanwhile).
     partners: Callable[[], PartnerRegistry] = registry_from_environment
 
@@ -111,6 +112,7 @@ def bootstrap() -> Services:
         store=adapter("adapters.case_store", "DynamoCaseRepository", dynamodb, "CASES_TABLE"),
         views=adapter("adapters.case_views", "DynamoCaseViews", dynamodb, "CASES_TABLE"),
         reviewers=adapter("adapters.reviewers", "DynamoReviewerDirectory", dynamodb, "CASES_TABLE"),
+        subscriptions=adapter("adapters.subscriptions", "DynamoSubscriptions", dynamodb, "CASES_TABLE"),
         archive=archive,
         alerts=Alerts(os.environ.get("SLA_ALERTS_TOPIC")),
         send=Lazy(senders),

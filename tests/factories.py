@@ -198,3 +198,25 @@ METRICS_CSV_HEADER = (
     "percent_approved_after_appeal,percent_partially_approved_after_appeal,"
     "standard_average_hours,standard_median_hours,expedited_average_hours,expedited_median_hours\r\n"
 )
+
+
+# PAS subscriptions (R4 Subscriptions Backport), as a subscriber's client registers them
+
+SUBSCRIPTIONS_BACKPORT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/"
+PAS_TOPIC = "http://hl7.org/fhir/us/davinci-pas/SubscriptionTopic/PASSubscriptionTopic"
+
+
+def subscription(org: str = "1234567893", endpoint: str = "https://ehr.example/pas-notifications",
+                 headers: list[str] | None = None, **changes: Any) -> dict:
+    """A PAS Subscription: rest-hook, full-resource, filtered by orgIdentifier=`org`; `changes` replace
+    top-level elements."""
+    channel = {"type": "rest-hook", "endpoint": endpoint, "payload": "application/fhir+json",
+               "_payload": {"extension": [{"url": SUBSCRIPTIONS_BACKPORT + "backport-payload-content",
+                                           "valueCode": "full-resource"}]}}
+    if headers is not None:
+        channel["header"] = headers
+    return {"resourceType": "Subscription", "status": "requested", "reason": "PAS results for our organization",
+            "criteria": PAS_TOPIC,
+            "_criteria": {"extension": [{"url": SUBSCRIPTIONS_BACKPORT + "backport-filter-criteria",
+                                         "valueString": f"orgIdentifier={org}"}]},
+            "channel": channel, **changes}

@@ -3,10 +3,14 @@ Pipe; locally the stack reads the stream as the Pipe would), each tried once per
 
 Powertools Batch reports failed messages only (ReportBatchItemFailures): a retryable failure has
 its message made visible again after the backoff and reported failed; a dead one is moved to the
-dead-letter queue and, like a delivered one, deleted. review/delivery.py says which is which."""
+dead-letter queue and, like a delivered one, deleted. review/delivery.py says which is which.
+The messages of a batch are delivered concurrently (Powertools' async processor, each delivery on
+a thread): a partner's endpoint answers in tens of milliseconds, and ten waits overlap."""
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+import asyncio
+
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from adapters.dynamo_keys import outbox_ref
@@ -17,11 +21,15 @@ from review.outbox import DeliveryState
 
 # A batch whose every message is retried later is routine (a partner down), not a crash: its
 # failures are reported like any others, and no exception reaches Lambda (or the tracer's log).
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 class RetryLater(Exception):
     """Reported as a batch item failure: the message stays, visible again after its backoff."""
+
+
+async def deliver_async(record: SQSRecord) -> None:
+    await asyncio.to_thread(deliver, record)
 
 
 def deliver(record: SQSRecord) -> None:
@@ -51,4 +59,5 @@ def deliver(record: SQSRecord) -> None:
 
 @entry_point
 def lambda_handler(event, context) -> dict:
-    return process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)
+    return async_process_partial_response(event=event, record_handler=deliver_async, processor=processor,
+                                          context=context)

@@ -1,16 +1,18 @@
-"""FHIR API function: /healthz, /fhir/metadata, Claim/$submit, Claim/$inquire, ClaimResponse read/search."""
+"""FHIR API function: /healthz, /fhir/metadata, Claim/$submit, Claim/$inquire, ClaimResponse read/search,
+PAS Subscriptions."""
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
 from functions import http
 from functions.observability import entry_point
-from functions.fhir import claim, claim_response
+from functions.fhir import claim, claim_response, subscription
 from fhir_mappings.capability import capability_statement
 
 app = http.create_app()
 app.include_router(claim.router)
 app.include_router(claim_response.router)
+app.include_router(subscription.router)
 
 
 @app.get("/fhir/metadata")

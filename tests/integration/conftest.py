@@ -12,10 +12,12 @@ import requests
 from adapters.partners import token_hash
 from infra.local.stack import LocalStack
 
-PARTNERS = ["alpha", "beta", "gamma"] + [f"corpus{n}" for n in range(40)]
+PARTNERS = ["alpha", "beta", "gamma", "delta"] + [f"corpus{n}" for n in range(40)]
 FHIR_JSON = "application/fhir+json"
 # gamma's determinations are owed to a FHIR endpoint and an HL7 engine (tests/integration/test_outbox.py).
 DELIVERING = {"fhir": {"base_url": "http://127.0.0.1:9/fhir"}, "hl7v2": {"mllp": "127.0.0.1:9"}}
+# delta speaks for one organization: it may subscribe to PAS notifications for it (test_subscriptions.py).
+ORGANIZATIONS = {"delta": ["http://hl7.org/fhir/sid/us-npi|1234567893"]}
 
 
 @dataclass
@@ -79,7 +81,8 @@ def stack(tmp_path_factory):
     partners.write_text(json.dumps({"partners": [
         {"id": p, "token_sha256": [token_hash(f"token-{p}")],
          "hl7_facilities": [p.upper()] + (["ACMEHLTH"] if p == "alpha" else []),
-         **({"delivery": DELIVERING} if p == "gamma" else {})} for p in PARTNERS]}))
+         **({"delivery": DELIVERING} if p == "gamma" else {}),
+         **({"org_identifiers": ORGANIZATIONS[p]} if p in ORGANIZATIONS else {})} for p in PARTNERS]}))
     key = tmp_path_factory.mktemp("keys") / "signing-key.pem"
     with pytest.MonkeyPatch.context() as env:
         for name, value in QUICK_BACKOFF.items():
