@@ -34,8 +34,16 @@ class DynamoCaseRepository:
                                     ConsistentRead=True).get("Item")
         return keys.outbox_record(item) if item else None
 
-    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
-        return self._update(keys.attempt_update(self.table, record, state, attempt))
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
+                       also: list[OutboxRecord] = ()) -> bool:
+        update = keys.attempt_update(self.table, record, state, attempt)
+        if not also:
+            return self._update(update)
+        try:
+            self.client.transact_write_items(**keys.fan_out_transaction(self.table, update, also))
+            return True
+        except self.client.exceptions.TransactionCanceledException:
+            return False
 
     def redrive(self, record: OutboxRecord) -> bool:
         return self._update(keys.redrive_update(self.table, record))

@@ -5,6 +5,8 @@
 | `fhir`  | PUT {base_url}/ClaimResponse/{case id}, the PAS ClaimResponse | 200 or 201               |
 | `hl7v2` | the application response (RPA, RRI, EHC^E24/E10) to the    | the engine's ACK is AA (CA) |
 |         | message the case last came in with, over MLLP or HTTP      |                              |
+| `subscription:<id>:<n>` | POST to the subscription's endpoint: a history Bundle, event n, | 2xx          |
+|         | then the full PAS response Bundle (fhir_mappings/subscription.py) |                       |
 
 Every failure is an Answer (review/delivery.py judges it), never an exception: a target that is
 down must not stop the worker. Nothing here logs or returns a body.
@@ -14,16 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from adapters.hl7v2 import wire
 from adapters.partners import FhirTarget, Hl7Target, PartnerRegistry
 from review.delivery import Answer, Verdict, http_answer
 from review.model import Case
-from review.outbox import FHIR, HL7V2, OutboxRecord
+from review.outbox import FHIR, HL7V2, SUBSCRIPTION, OutboxRecord, notification_of
 from review.services import Archive
 
 HL7_CONTENT_TYPE = "x-application/hl7-v2+er7"
+OK_2XX = frozenset(range(200, 300))
 DELIVERED_ACKS, REFUSED_ACKS = frozenset({"AA", "CA"}), frozenset({"AE", "AR", "CE", "CR"})
 
 
@@ -33,12 +36,16 @@ def response_control_id(record: OutboxRecord) -> str:
 
 
 class Senders:
-    def __init__(self, partners: Callable[[], PartnerRegistry], archive: Archive, timeout: float = 10.0):
+    def __init__(self, partners: Callable[[], PartnerRegistry], archive: Archive, subscriptions: Any = None,
+                 timeout: float = 10.0):
         self.partners = partners
         self.archive = archive
+        self.subscriptions = subscriptions
         self.timeout = timeout
 
     def __call__(self, case: Case, record: OutboxRecord) -> Answer:
+        if record.target.startswith(SUBSCRIPTION):
+            return self.notification(case, record)
         partner = self.partners().partners.get(case.partner_id)
         target = getattr(partner.delivery, record.target, None) if partner else None
         if target is None:
@@ -48,6 +55,21 @@ class Senders:
         if record.target == HL7V2:
             return self.hl7v2(case, record, target)
         return Answer(Verdict.REFUSED, error="unknown target")
+
+    def notification(self, case: Case, record: OutboxRecord) -> Answer:
+        import os
+
+        from adapters.subscriptions import post_bundle
+        from fhir_mappings.case_to_claimresponse import response_bundle
+        from fhir_mappings.subscription import Status, notification_bundle
+
+        subscription_id, event = notification_of(record.target)
+        subscription = self.subscriptions.get(subscription_id) if self.subscriptions else None
+        if subscription is None or subscription.status is not Status.ACTIVE:
+            return Answer(Verdict.REFUSED, error="subscription no longer active")
+        base = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") + "/fhir"
+        sent = post_bundle(subscription, notification_bundle(subscription, event, response_bundle(case, base), base))
+        return http_answer(sent.status, sent.latency_ms, sent.retry_after, sent.error, ok=OK_2XX)
 
     def fhir(self, case: Case, target: FhirTarget) -> Answer:
         from adapters.outbound import endpoint_for

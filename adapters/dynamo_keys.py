@@ -283,6 +283,12 @@ def attempt_update(table: str, record: OutboxRecord, state: DeliveryState, attem
                           appended=_s(attempt.model_dump_json(exclude_none=True)))
 
 
+def fan_out_transaction(table: str, update: Item, owed: list[OutboxRecord]) -> Item:
+    """A fan-out record's attempt and the records it owes, in one write (each written once)."""
+    return {"TransactItems": [{"Update": update},
+                              *[_put(table, outbox_item(r), "attribute_not_exists(PK)") for r in owed]]}
+
+
 def redrive_update(table: str, record: OutboxRecord) -> Item:
     """A dead record owed again, its attempts counted afresh (those made stay recorded)."""
     return _outbox_update(table, record, DeliveryState.PENDING, {"tries": {"N": "0"}}, "#state = :dead",

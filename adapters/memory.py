@@ -42,9 +42,13 @@ class MemoryCaseStore:
     def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None:
         return self.outboxes.get(case_id, {}).get(key)
 
-    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
-        return self._move(record, lambda r: r.state is record.state and r.tries == record.tries,
-                          state=state, tries=attempt.n, attempts=[*record.attempts, attempt])
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
+                       also: list[OutboxRecord] = ()) -> bool:
+        moved = self._move(record, lambda r: r.state is record.state and r.tries == record.tries,
+                           state=state, tries=attempt.n, attempts=[*record.attempts, attempt])
+        for owed in also if moved else ():
+            self.outboxes[owed.case_id].setdefault(owed.key, owed)
+        return moved
 
     def redrive(self, record: OutboxRecord) -> bool:
         return self._move(record, lambda r: r.state is DeliveryState.DEAD, state=DeliveryState.PENDING, tries=0)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -171,6 +171,9 @@ class PartnerRegistry:
                                     org_identifiers=_org_identifiers(entry), delivery=delivery,
                                     policy=_policy(entry, delivery)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
+        if any(p.org_identifiers for p in partners):  # someone may subscribe: every change may notify
+            partners = [replace(p, policy=replace(p.policy, delivers_to=p.policy.delivers_to | {"subscriptions"}))
+                        for p in partners]
         return cls(partners, hashes)
 
     def policy(self, partner_id: str) -> ReviewPolicy:

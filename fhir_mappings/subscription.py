@@ -388,10 +388,12 @@ def organization_values(case: Case) -> list[str]:
 
 
 def matches(sub: PasSubscription, case: Case) -> bool:
-    """Whether an active subscription wants this case's notifications: the case is its own partner's
-    (another partner's requests never reach it) and its requester carries the filter's identifier."""
-    return (sub.status is Status.ACTIVE and sub.partner_id == case.partner_id
-            and any(sub.org.admits(system, value) for system, value in requester_identifiers(case)))
+    """Whether an active subscription wants this case's notifications: its requester carries the
+    filter's identifier, whichever partner sent the request. (The subscriber was admitted for that
+    organization: a partner subscribes only for the organizations it is registered for. This is how
+    an EHR hears of its providers' requests that a payer sent for review.)"""
+    return sub.status is Status.ACTIVE and any(sub.org.admits(system, value)
+                                               for system, value in requester_identifiers(case))
 
 
 def _identifiers(resource: Json) -> list[Json]:

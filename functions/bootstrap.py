@@ -99,7 +99,7 @@ def bootstrap() -> Services:
         from adapters.delivery import Senders
         from adapters.partners import registry_from_environment
 
-        return Senders(registry_from_environment, archive)
+        return Senders(registry_from_environment, archive, subscriptions)
 
     def queue() -> Any:
         from adapters.queue import DeliveryQueue
@@ -108,11 +108,12 @@ def bootstrap() -> Services:
                              os.environ["DELIVERY_DEAD_LETTERS_URL"])
 
     archive = adapter("adapters.archive", "S3Archive", s3, "ARCHIVE_BUCKET")
+    subscriptions = adapter("adapters.subscriptions", "DynamoSubscriptions", dynamodb, "CASES_TABLE")
     return Services(
         store=adapter("adapters.case_store", "DynamoCaseRepository", dynamodb, "CASES_TABLE"),
         views=adapter("adapters.case_views", "DynamoCaseViews", dynamodb, "CASES_TABLE"),
         reviewers=adapter("adapters.reviewers", "DynamoReviewerDirectory", dynamodb, "CASES_TABLE"),
-        subscriptions=adapter("adapters.subscriptions", "DynamoSubscriptions", dynamodb, "CASES_TABLE"),
+        subscriptions=subscriptions,
         archive=archive,
         alerts=Alerts(os.environ.get("SLA_ALERTS_TOPIC")),
         send=Lazy(senders),

@@ -27,7 +27,7 @@ from .rules import ReviewPolicy
 
 if TYPE_CHECKING:
     from .services import CaseRepository
-from .outbox import Attempt, DeliveryState, Notice, OutboxRecord
+from .outbox import SUBSCRIPTIONS, Attempt, DeliveryState, Notice, OutboxRecord, notification_target
 
 DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
 RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
@@ -103,8 +103,16 @@ def case_delivered(case: Case, records: list[OutboxRecord]) -> bool:
     if case.status is not Status.DECIDED or not records:
         return False
     latest = max(r.case_version for r in records)
-    last = [r for r in records if r.case_version == latest]
+    last = [r for r in records if r.case_version == latest]  # a fan-out's notifications among them
     return all(r.notice is Notice.DETERMINATION and r.state is DeliveryState.DELIVERED for r in last)
+
+
+class Subscribers(Protocol):
+    """PAS subscriptions (adapters/subscriptions.py)."""
+
+    def for_case(self, case: Case) -> list: ...
+
+    def next_event(self, subscription_id: str) -> int: ...
 
 
 class Sender(Protocol):
@@ -113,7 +121,7 @@ class Sender(Protocol):
 
 
 def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], ReviewPolicy], case_id: str, key: str,
-            now: datetime, backoff: Backoff = Backoff()) -> Outcome | None:
+            now: datetime, backoff: Backoff = Backoff(), subscribers: Subscribers | None = None) -> Outcome | None:
     """One attempt at one outbox record. None when there is nothing to do: the record is gone or
     already delivered (a copy of a message). A message for a dead record was moved back from the
     dead-letter queue (an SQS redrive): the record is owed again, its tries counted afresh."""
@@ -125,11 +133,29 @@ def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], Revi
     case = cases.get(case_id)
     if case is None:
         return None
+    if record.target == SUBSCRIPTIONS:
+        return _fan_out(cases, subscribers, case, record, now)
     outcome = judge(record, send(case, record), policy_of(case.partner_id).max_attempts, now, backoff)
     if not cases.record_attempt(record, outcome.state, outcome.attempt):
         return None  # another worker recorded this attempt first
     if outcome.state is DeliveryState.DELIVERED:
         _settle(cases, case_id, now)
+    return outcome
+
+
+def _fan_out(cases: CaseRepository, subscribers: Subscribers | None, case: Case, record: OutboxRecord,
+             now: datetime) -> Outcome | None:
+    """One notification record per active subscription for the case's requester, written with the
+    fan-out record's own delivery (each numbered by its subscription's event counter)."""
+    found = subscribers.for_case(case) if subscribers else []
+    notices = [record.model_copy(update={"target": notification_target(s.id, subscribers.next_event(s.id)),
+                                         "created_at": now}) for s in found]
+    outcome = Outcome(DeliveryState.DELIVERED, Attempt(n=record.tries + 1, at=now, target=record.target,
+                                                       code=str(len(notices)), latency_ms=0))
+    if not cases.record_attempt(record, outcome.state, outcome.attempt, also=notices):
+        return None
+    if not notices:
+        _settle(cases, case.id, now)
     return outcome
 
 

@@ -13,7 +13,9 @@ Which changes owe a delivery (by the event that records them), and to which targ
 
 Targets: `fhir` (the partner's FHIR endpoint) whenever the partner configures one; `hl7v2` (an
 application response) for cases that came in over HL7 v2, when the partner configures an HL7
-endpoint. A record's key is its case, the case version the change made and its target: a replay of
+endpoint; `subscriptions` for cases that name their requester (an NPI, or the PAS requestor),
+where any partner may subscribe (one is registered for organizations): the delivery worker fans it out to one `subscription:<id>:<event number>` record per active PAS
+subscription for that organization, each then delivered (and retried) on its own. A record's key is its case, the case version the change made and its target: a replay of
 the same change writes nothing new.
 """
 from __future__ import annotations
@@ -39,7 +41,8 @@ OWED = {  # event type -> what it tells the requester
     "cancel": Notice.CANCELLATION,
     "reopen": Notice.REOPEN,
 }
-FHIR, HL7V2 = "fhir", "hl7v2"
+FHIR, HL7V2, SUBSCRIPTIONS = "fhir", "hl7v2", "subscriptions"
+SUBSCRIPTION = "subscription:"  # + <subscription id>:<event number>: one notification
 
 
 class DeliveryState(StrEnum):
@@ -84,7 +87,20 @@ def targets(case: Case, configured: frozenset[str]) -> list[str]:
     found = [FHIR] if FHIR in configured else []
     if HL7V2 in configured and case.source == HL7V2:
         found.append(HL7V2)
+    if SUBSCRIPTIONS in configured and (any(p.role == "requesting" and p.npi for p in case.providers)
+                                        or case.parties):
+        found.append(SUBSCRIPTIONS)
     return found
+
+
+def notification_target(subscription_id: str, event_number: int) -> str:
+    return f"{SUBSCRIPTION}{subscription_id}:{event_number}"
+
+
+def notification_of(target: str) -> tuple[str, int]:
+    """(subscription id, event number) of a notification's target."""
+    subscription_id, _, number = target.removeprefix(SUBSCRIPTION).rpartition(":")
+    return subscription_id, int(number)
 
 
 def owed(case: Case, events: list[Event], configured: frozenset[str], now: datetime) -> list[OutboxRecord]:

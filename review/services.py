@@ -49,8 +49,10 @@ class CaseRepository(Protocol):
 
     def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None: ...
 
-    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> bool:
-        """Record an attempt and move the record to `state`, if it is still as read (else False)."""
+    def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
+                       also: list[OutboxRecord] = ()) -> bool:
+        """Record an attempt and move the record to `state`, if it is still as read (else False);
+        with it, in the same write, the records a fan-out owes (`also`)."""
 
     def redrive(self, record: OutboxRecord) -> bool:
         """A dead record owed again (tries counted afresh), if it is still dead (else False)."""

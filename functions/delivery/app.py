@@ -42,7 +42,7 @@ def deliver(record: SQSRecord) -> None:
         svc.queue.dead_letter(record.body)
         return
     outcome = delivery.deliver(svc.store, svc.send, lambda p: svc.partners().policy(p), case_id, key,
-                               svc.clock(), svc.backoff)
+                               svc.clock(), svc.backoff, svc.subscriptions)
     if outcome is None:
         return
     attempt = outcome.attempt

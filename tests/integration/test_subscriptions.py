@@ -17,6 +17,8 @@ from fhir_mappings.subscription import FILTER_EXPRESSION, CONTENT_EXPRESSION, TO
 from functions.fhir.subscription import PRIVATE_ENDPOINTS
 from tests import factories as f
 from tests.receivers import Receiver, Reply
+from tests.fhir_validate import validate
+from tests.integration.test_delivery import eventually
 from tests.unit.test_subscription_store import check_contract
 
 ORG = "1234567893"  # delta's organization (conftest.ORGANIZATIONS)
@@ -199,31 +201,30 @@ def test_the_dynamodb_store_keeps_the_contract(store):
     check_contract(store)
 
 
-def test_a_decided_case_reaches_its_organization_s_subscriber(api, receiver, store, reviewer, dynamodb, base_url):
-    """What the delivery worker will do, step by step: find the case's subscriptions, number the
-    event, build the notification, POST it."""
+def test_a_decided_case_reaches_its_organization_s_subscriber(api, receiver, reviewer, base_url, tmp_path):
+    """End to end: an EHR (delta, registered for ORG) subscribes; a payer (alpha) sends a request of
+    ORG's provider; a reviewer decides; the delivery worker fans the change out to the subscription
+    and POSTs the notification: event 1, then the full PAS response Bundle of the decided case."""
     sub_id = subscribe(api, receiver.url + HOOK, headers=["Authorization: Bearer ehr-secret"]).json()["id"]
     bundle = f.pas_bundle(f.claim("SUB-CLM-1"), identifier="SUB-BND-1", provider_npi=ORG)
-    case_id = api("delta").submit(bundle).json()["entry"][0]["resource"]["id"]
-    assert reviewer().decide(case_id, {"item_sequence": 1, "decision": "approved"}).status_code == 200
-    case = DynamoCaseRepository(dynamodb, os.environ["CASES_TABLE"]).get(case_id)
-
-    found = [s for s in store.for_case(case) if s.id == sub_id]
-    assert len(found) == 1
-    event = store.next_event(sub_id)
-    notification = notification_bundle(found[0], event, response_bundle(case, f"{base_url}/fhir"), f"{base_url}/fhir")
-    assert post_bundle(found[0], notification).delivered
-
+    case_id = api("alpha").submit(bundle).json()["entry"][0]["resource"]["id"]
+    other = f.pas_bundle(f.claim("SUB-CLM-2"), identifier="SUB-BND-2", provider_npi="1999999999")
+    other_id = api("alpha").submit(other).json()["entry"][0]["resource"]["id"]
+    for decided in (other_id, case_id):
+        assert reviewer().decide(decided, {"item_sequence": 1, "decision": "approved"}).status_code == 200
+    eventually(lambda: len(receiver.to(HOOK)) == 2)
     handshake, delivered = receiver.to(HOOK)
     assert delivered.headers["authorization"] == "Bearer ehr-secret"
+    assert delivered.headers["content-type"] == "application/fhir+json"
     got = delivered.json()
     status = parameters(got)
-    assert status["type"]["valueCode"] == "event-notification"
-    assert status["events-since-subscription-start"]["valueString"] == "1" == str(event)
+    assert got["type"] == "history" and status["type"]["valueCode"] == "event-notification"
+    assert status["events-since-subscription-start"]["valueString"] == "1"
+    assert status["subscription"]["valueReference"]["reference"].endswith(f"Subscription/{sub_id}")
     carried = got["entry"][1]["resource"]
-    assert carried["entry"][0]["resource"]["id"] == case_id
+    assert carried["resourceType"] == "Bundle" and carried["entry"][0]["resource"]["id"] == case_id
     assert '"code":"A1"' in json.dumps(carried["entry"][0]["resource"]["item"], separators=(",", ":"))  # approved
-
-    other = f.pas_bundle(f.claim("SUB-CLM-2"), identifier="SUB-BND-2", provider_npi="1999999999")
-    other_id = api("delta").submit(other).json()["entry"][0]["resource"]["id"]
-    assert store.for_case(DynamoCaseRepository(dynamodb, os.environ["CASES_TABLE"]).get(other_id)) == []
+    mine = f"subscription:{sub_id}:1"  # (this module's earlier subscriptions for ORG are notified too)
+    eventually(lambda: [d for d in reviewer().get(f"/cases/{case_id}").json()["deliveries"]
+                        if d["target"] == mine and d["state"] == "delivered"])
+    validate(tmp_path, {"notification": got})

@@ -200,9 +200,10 @@ def test_the_requesting_organization_matches_and_the_insurer_does_not():
     assert not matches(active("1234567893", "urn:example:other"), case)
 
 
-def test_only_active_subscriptions_of_the_case_partner_match():
+def test_only_active_subscriptions_match_whichever_partner_sent_the_case():
     case = f.case().model_copy(update={"partner_id": "p"})
-    assert not matches(active(partner="someone-else"), case)
+    # An EHR (its own partner) hears of its organization's requests that a payer sent.
+    assert matches(active(partner="clinic-ehr"), case)
     for status in (Status.REQUESTED, Status.ERROR, Status.OFF):
         assert not matches(active().model_copy(update={"status": status}), case)
 

@@ -58,14 +58,14 @@ def test_memory_store_keeps_the_contract():
     check_contract(MemorySubscriptions())
 
 
-def test_for_case_finds_the_matching_subscriptions_of_the_case_partner():
+def test_for_case_finds_the_active_subscriptions_for_the_requester_of_any_partner():
     store = MemorySubscriptions()
     mine, theirs, insurer = subscription("1234567893"), subscription("1234567893", partner="q"), subscription("1111111112")
     for sub in (mine, theirs, insurer):
         store.create(sub)
         store.set_status(sub.id, Status.ACTIVE)
     case = f.case().model_copy(update={"partner_id": "p"})
-    assert [s.id for s in store.for_case(case)] == [mine.id]
+    assert sorted(s.id for s in store.for_case(case)) == sorted([mine.id, theirs.id])  # not the insurer's
 
 
 # The requests, as built
