@@ -286,6 +286,8 @@ class LocalStack:
         gateway.domain = urlsplit(self.base_url).netloc
         # Absolute URLs: --public-url, else PUBLIC_BASE_URL as set, else this listener's own address.
         os.environ["PUBLIC_BASE_URL"] = self.public_url or os.environ.get("PUBLIC_BASE_URL") or self.base_url
+        # Subscribers here are this machine's own test receivers: loopback endpoints are allowed.
+        os.environ.setdefault("SUBSCRIPTION_PRIVATE_ENDPOINTS", "allow")
         # What start set (tables, endpoints, URL...), as it was before: stop() puts it back.
         self._environ_before = {k: before.get(k) for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)}
         self._seed_reviewers()
