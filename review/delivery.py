@@ -139,7 +139,7 @@ def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], Revi
     if not cases.record_attempt(record, outcome.state, outcome.attempt):
         return None  # another worker recorded this attempt first
     if outcome.state is DeliveryState.DELIVERED:
-        _settle(cases, case_id, now)
+        _settle(cases, case, now)
     return outcome
 
 
@@ -155,23 +155,23 @@ def _fan_out(cases: CaseRepository, subscribers: Subscribers | None, case: Case,
     if not cases.record_attempt(record, outcome.state, outcome.attempt, also=notices):
         return None
     if not notices:
-        _settle(cases, case.id, now)
+        _settle(cases, case, now)
     return outcome
 
 
-def _settle(cases: CaseRepository, case_id: str, now: datetime, tries: int = 3) -> None:
-    """decided -> delivered once the determination reached every target (retried when a reviewer's
-    change races it: the newer change owes its own deliveries)."""
+def _settle(cases: CaseRepository, case: Case | None, now: datetime, tries: int = 3) -> None:
+    """decided -> delivered once the determination reached every target. The case as the delivery
+    read it is tried first; a change meanwhile (a reviewer's, or another target's settling) fails
+    the version check, and the case is read again."""
     for _ in range(tries):
-        case = cases.get(case_id)
-        if case is None or not case_delivered(case, cases.outbox(case_id)):
+        if case is None or case.status is not Status.DECIDED or not case_delivered(case, cases.outbox(case.id)):
             return
         changed, event = lifecycle.transition(case, "deliver", DELIVERY_WORKER, now, event_type="delivered")
         try:
             cases.replace(changed, case.version, [event])
             return
         except StaleVersion:
-            continue
+            case = cases.get(case.id)
 
 
 def redrive(cases: CaseRepository, case_id: str | None) -> list[OutboxRecord]:

@@ -34,13 +34,15 @@ def test_a_determination_and_its_deliveries_are_one_write(dynamodb, api, reviewe
     decided = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
     assert decided.status_code == 200, decided.text
     items = outbox_items(dynamodb, case_id)
-    # A FHIR case: the FHIR endpoint only (an HL7 application response answers HL7 requests).
+    # A FHIR case: the FHIR endpoint (an HL7 application response answers HL7 requests), and the PAS
+    # subscriptions fan-out (this session's registry has an EHR registered for organizations).
     assert [(i["SK"]["S"], i["target"]["S"], i["notice"]["S"]) for i in items] == [
-        (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination")]
+        (f"OUTBOX#{version + 1:08d}#fhir", "fhir", "determination"),
+        (f"OUTBOX#{version + 1:08d}#subscriptions", "subscriptions", "determination")]
     assert items[0]["state"]["S"] in ("pending", "retrying")  # gamma's endpoint is down: the worker may have tried
     again = dr.post(f"/cases/{case_id}/determination", {"version": version, "decisions": decisions})
-    assert again.status_code == 409 and len(outbox_items(dynamodb, case_id)) == 1  # a replay adds nothing
-    shown = dr.get(f"/cases/{case_id}").json()["deliveries"]
+    assert again.status_code == 409 and len(outbox_items(dynamodb, case_id)) == 2  # a replay adds nothing
+    shown = [d for d in dr.get(f"/cases/{case_id}").json()["deliveries"] if d["target"] == "fhir"]
     assert [(d["target"], d["notice"], d["case_version"]) for d in shown] == [("fhir", "determination", version + 1)]
     assert shown[0]["state"] in ("pending", "retrying")
 
@@ -57,4 +59,5 @@ def test_a_case_that_came_in_over_hl7_also_owes_its_sender_an_application_respon
     assert decided.status_code == 200, decided.text
     version = decided.json()["version"]
     assert [(i["target"]["S"], i["notice"]["S"], int(i["case_version"]["N"])) for i in outbox_items(dynamodb, case_id)] \
-        == [("fhir", "determination", version), ("hl7v2", "determination", version)]
+        == [("fhir", "determination", version), ("hl7v2", "determination", version),
+            ("subscriptions", "determination", version)]
