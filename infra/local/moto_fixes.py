@@ -51,9 +51,8 @@ Query page cost many times what it should:
    with the item's whole new image, and every GetRecords leaves behind a new shard iterator (472
    random bytes) in a dict nothing empties: the local stack's Pipe polls several times a second.
    Fix: an iterator is forgotten once read (every reader reads the one the answer names next, as
-   on DynamoDB), and a read drops the records before its position: records its reader has passed.
-   The local stack has one reader per stream (its Pipe); a second reader behind the first would
-   find them gone, as a reader 24 hours behind would on AWS.
+   on DynamoDB), and a read drops the records every reader of the shard has passed (before the
+   slowest live iterator). Two stacks in one process share moto's backends, and so a table's stream.
 
 Upstream, (1) would replace the whole-table snapshot inside `transact_write_items` with the
 per-item backup `TouchedItems` below; (2) would make tracking a setting that moto's server turns
@@ -675,10 +674,16 @@ def _read_records_dropped(get_records: Any) -> Any:
     @functools.wraps(get_records)
     def wrapper(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
         iterator = self.shard_iterators[iterator_arn]
+        shard = iterator.stream_shard
+        # A position already trimmed (a reader further behind than the trimming allowed) reads from
+        # the oldest record kept, as DynamoDB's TRIM_HORIZON would.
+        iterator.sequence_number = max(int(iterator.sequence_number), shard.starting_sequence_number)
         answer = get_records(self, iterator_arn, limit)
         del self.shard_iterators[iterator_arn]
-        shard = iterator.stream_shard
-        passed = min(int(iterator.sequence_number) - shard.starting_sequence_number, len(shard.items))
+        # Records every reader of the shard has passed: before the slowest one's next position.
+        positions = [int(i.sequence_number) for i in self.shard_iterators.values() if i.stream_shard is shard]
+        passed = min([*positions, int(iterator.sequence_number)]) - shard.starting_sequence_number
+        passed = min(passed, len(shard.items))
         if passed > 0:
             del shard.items[:passed]
             shard.starting_sequence_number += passed

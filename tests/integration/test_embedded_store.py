@@ -135,3 +135,33 @@ def test_items_written_and_replaced_are_freed(table):
     gc.collect()
     assert first() is None  # the replaced item is gone
     assert len(Item.instances_tracked) == tracked
+
+
+def test_stream_records_are_kept_until_every_reader_has_passed_them(stack):
+    """Fix 6: a read forgets its iterator and drops what every reader of the shard has passed."""
+    client = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint)
+    streams = boto3.client("dynamodbstreams", endpoint_url=stack.aws_endpoint)
+    name = f"stream-{uuid.uuid4().hex[:8]}"
+    create(client, name, stream=True)
+    arn = client.describe_table(TableName=name)["Table"]["LatestStreamArn"]
+    shard_id = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def reader() -> str:
+        return streams.get_shard_iterator(StreamArn=arn, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    fast, slow = reader(), reader()
+    for n in range(5):
+        client.put_item(TableName=name, Item={"PK": {"S": f"CASE#{n}"}, "SK": {"S": "CASE"}, "doc": {"S": "x"}})
+    first = streams.get_records(ShardIterator=fast, Limit=1000)
+    assert len(first["Records"]) == 5
+    fast = first["NextShardIterator"]
+    streams.get_records(ShardIterator=fast, Limit=1000)  # the fast reader has passed all five
+    shard = moto_table(name).stream_shard
+    assert len(shard.items) == 5  # the slow reader has not
+    late = streams.get_records(ShardIterator=slow, Limit=1000)
+    assert [r["dynamodb"]["Keys"]["PK"]["S"] for r in late["Records"]] == [f"CASE#{n}" for n in range(5)]
+    streams.get_records(ShardIterator=late["NextShardIterator"], Limit=1000)
+    assert len(shard.items) == 0  # every reader passed them: gone, as DynamoDB drops them after 24 hours
+    with pytest.raises(streams.exceptions.ClientError):  # a read iterator is not kept (one answer names the next)
+        streams.get_records(ShardIterator=fast, Limit=1000)
+    client.delete_table(TableName=name)
