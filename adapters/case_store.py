@@ -34,6 +34,18 @@ class DynamoCaseRepository:
                                     ConsistentRead=True).get("Item")
         return keys.outbox_record(item) if item else None
 
+    def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
+        keys_ = [keys.outbox_key(case_id, key), keys.case_key(case_id)]
+        request = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+        found: list[dict] = []
+        while request:  # unprocessed keys (throttling) are asked for again
+            answer = self.client.batch_get_item(RequestItems=request)
+            found += answer["Responses"].get(self.table, [])
+            request = answer.get("UnprocessedKeys") or {}
+        record = next((keys.outbox_record(i) for i in found if i["SK"]["S"] != "CASE"), None)
+        case = next((Case.model_validate_json(i["doc"]["S"]) for i in found if i["SK"]["S"] == "CASE"), None)
+        return record, case
+
     def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
                        also: list[OutboxRecord] = ()) -> bool:
         update = keys.attempt_update(self.table, record, state, attempt)

@@ -42,6 +42,9 @@ class MemoryCaseStore:
     def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None:
         return self.outboxes.get(case_id, {}).get(key)
 
+    def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
+        return self.outbox_record(case_id, key), self.get(case_id)
+
     def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
                        also: list[OutboxRecord] = ()) -> bool:
         moved = self._move(record, lambda r: r.state is record.state and r.tries == record.tries,

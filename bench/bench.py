@@ -307,6 +307,15 @@ def main() -> int:
     judge("SLA monitor", f"   {review['monitor_s']:.2f} s, marking {review['marked']} and alerting {review['alerts']}; "
                          f"the next run {review['monitor_again_s']:.2f} s   (budget 2 s)", review["monitor_s"] <= 2)
 
+    from delivery_side import SERVICE_MS, throughput
+
+    sent = throughput()
+    ratio = sent["worker"] / sent["direct"]
+    print(f"\n11. Delivery throughput: one worker, {sent['count']} determinations, to a FHIR server answering "
+          f"each PUT in {SERVICE_MS:.0f} ms")
+    judge("delivery throughput", f"   worker {sent['worker']:.1f} deliveries/s / the server alone, one client, "
+                                 f"{sent['direct']:.1f} PUTs/s = {ratio:.2f}x   (budget 0.5x)", ratio >= 0.5)
+
     if over:
         print(f"\nOVER BUDGET: {', '.join(over)}")
     return 1 if over else 0

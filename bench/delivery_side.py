@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICE_MS = 10.0
+SERVICE_MS = 20.0  # a FHIR server validating and storing a resource (HAPI FHIR's PUTs take 20-50 ms)
 NOW = datetime(2026, 11, 25, 12, tzinfo=timezone.utc)
 
 
@@ -145,11 +145,10 @@ def throughput(count: int = 400) -> dict:
             sqs.send_message_batch(QueueUrl=os.environ["DELIVERY_QUEUE_URL"], Entries=[
                 {"Id": str(n), "MessageBody": json.dumps({"PK": pk, "SK": sk})}
                 for n, (pk, sk) in enumerate(refs[first:first + 10])])
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300
         while server.count - before < count and time.monotonic() < deadline:
             time.sleep(0.01)
         worker = count / (time.perf_counter() - started)
-        print("received", server.count - before, "in", time.perf_counter() - started)
         time.sleep(0.5)
         last = store.get(f"deliver{count - 1:08d}")
     finally:

@@ -10,7 +10,7 @@
 The backoff is exponential with jitter: attempt n waits between half and all of
 min(base * 2^(n-1), cap); a `Retry-After` the target sent is waited instead (up to 12 hours).
 An attempt is recorded on the record (target, time, answer, latency, next try); never a body.
-A case whose determination every target has acknowledged becomes `delivered`.
+A case whose determination the partner's own targets (FHIR, HL7) acknowledged becomes `delivered`.
 """
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ from .rules import ReviewPolicy
 
 if TYPE_CHECKING:
     from .services import CaseRepository
-from .outbox import SUBSCRIPTIONS, Attempt, DeliveryState, Notice, OutboxRecord, notification_target
+from .outbox import FHIR, HL7V2, SUBSCRIPTIONS, Attempt, DeliveryState, Notice, OutboxRecord, notification_target
 
 DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
 RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
 MAX_DELAY = 43_200  # seconds: SQS's longest visibility timeout
+PARTNER_TARGETS = frozenset({FHIR, HL7V2})  # the requester's own systems: what makes a case delivered
 
 
 class Verdict(StrEnum):
@@ -98,13 +99,15 @@ def judge(record: OutboxRecord, answer: Answer, max_attempts: int, now: datetime
 
 
 def case_delivered(case: Case, records: list[OutboxRecord]) -> bool:
-    """A decided case's determination has reached every target it owes: its latest change's records
-    are determinations and all delivered."""
+    """A decided case's determination has reached the requester's own systems: its latest change's
+    records for the partner's targets (FHIR, HL7) are determinations, all delivered. Subscription
+    notifications are tracked record by record but hold no case back: a subscriber that went away
+    must not keep a payer's case from being delivered."""
     if case.status is not Status.DECIDED or not records:
         return False
     latest = max(r.case_version for r in records)
-    last = [r for r in records if r.case_version == latest]  # a fan-out's notifications among them
-    return all(r.notice is Notice.DETERMINATION and r.state is DeliveryState.DELIVERED for r in last)
+    owed = [r for r in records if r.case_version == latest and r.target in PARTNER_TARGETS]
+    return bool(owed) and all(r.notice is Notice.DETERMINATION and r.state is DeliveryState.DELIVERED for r in owed)
 
 
 class Subscribers(Protocol):
@@ -125,13 +128,10 @@ def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], Revi
     """One attempt at one outbox record. None when there is nothing to do: the record is gone or
     already delivered (a copy of a message). A message for a dead record was moved back from the
     dead-letter queue (an SQS redrive): the record is owed again, its tries counted afresh."""
-    record = cases.outbox_record(case_id, key)
+    record, case = cases.delivery_of(case_id, key)
     if record is not None and record.state is DeliveryState.DEAD and cases.redrive(record):
         record = record.model_copy(update={"state": DeliveryState.PENDING, "tries": 0})
-    if record is None or record.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
-        return None
-    case = cases.get(case_id)
-    if case is None:
+    if record is None or case is None or record.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
         return None
     if record.target == SUBSCRIPTIONS:
         return _fan_out(cases, subscribers, case, record, now)

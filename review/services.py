@@ -49,6 +49,9 @@ class CaseRepository(Protocol):
 
     def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None: ...
 
+    def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
+        """An outbox record and its case, read together (one request)."""
+
     def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
                        also: list[OutboxRecord] = ()) -> bool:
         """Record an attempt and move the record to `state`, if it is still as read (else False);

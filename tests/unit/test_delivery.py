@@ -73,6 +73,8 @@ def test_a_case_is_delivered_when_its_latest_change_reached_every_target():
     older_dead = [record(FHIR, DeliveryState.DEAD, version=3, notice=Notice.INFORMATION_REQUEST), *both]
     assert delivery.case_delivered(decided, older_dead)  # what an earlier change owed does not hold it back
     assert not delivery.case_delivered(decided.model_copy(update={"status": Status.CANCELLED}), both)
+    notified = [*both, record("subscription:s1:1", DeliveryState.DEAD)]
+    assert delivery.case_delivered(decided, notified)  # a subscriber that went away holds nothing back
 
 
 class Sent:
@@ -140,4 +142,12 @@ def test_a_subscriptions_record_fans_out_one_numbered_notification_per_subscript
     records = {r.target: r for r in store.outbox("case1")}
     assert set(records) == {SUBSCRIPTIONS, "subscription:s1:1", "subscription:s2:1"}
     assert records["subscription:s1:1"].state is DeliveryState.PENDING  # each then delivered on its own
-    assert store.cases["case1"].status is Status.DECIDED  # not delivered until the notifications are
+    assert store.cases["case1"].status is Status.DECIDED  # notifications alone never make a case delivered
+
+
+def test_a_fan_out_that_found_no_subscriber_delivers_nothing(store):
+    store.outboxes["case1"] = {r.key: r for r in [record(SUBSCRIPTIONS)]}
+    delivery.deliver(store, Sent(), policy, "case1", f"00000005#{SUBSCRIPTIONS}", T0, BACKOFF, Subscribers())
+    [fan_out] = store.outbox("case1")
+    assert fan_out.state is DeliveryState.DELIVERED and fan_out.attempts[0].code == "0"
+    assert store.cases["case1"].status is Status.DECIDED  # nothing went to the requester: nothing was delivered
