@@ -1,7 +1,9 @@
-"""The local stack: one process that stands in for API Gateway, Lambda, DynamoDB and S3.
+"""The local stack: one process that stands in for API Gateway, Lambda, DynamoDB, S3, SNS, SQS and
+EventBridge Pipes.
 
-- DynamoDB and S3 are moto's server on a free loopback port (unless CLAIMBRIDGE_DYNAMODB_ENDPOINT
-  points elsewhere), with the tables and buckets of template.yaml.
+- DynamoDB, S3, SNS and SQS are moto's server on a free loopback port (unless
+  CLAIMBRIDGE_DYNAMODB_ENDPOINT points elsewhere), with the tables, buckets, topics and queues of
+  template.yaml; its Pipes and queue-fed functions run on threads (infra/local/events.py).
 - HTTP requests become API Gateway REST proxy events, authorized by the template's own Lambda
   authorizer (partners) or by a local stand-in for its Cognito user pool (reviewers,
   infra/local/identity.py), and handed to the same handlers Lambda runs.
@@ -247,7 +249,7 @@ class LocalStack:
                  topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
                  public_url: str | None = None, read_timeout: float = READ_TIMEOUT,
                  signing_key: str | None = None, reviewers_file: str | None = None,
-                 monitor_interval: float | None = None, queue_visibility: int | None = None):
+                 monitor_interval: float | None = None):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
@@ -259,7 +261,6 @@ class LocalStack:
         # The reviewers' user pool; its key is made at start when missing (default ~/.claimbridge/).
         self.user_pool = LocalUserPool(reviewers_file, signing_key)
         self.monitor_interval = monitor_interval  # seconds between runs of the scheduled functions; None: never
-        self.queue_visibility = queue_visibility  # overrides the queues' VisibilityTimeout (tests: a crashed worker)
         self._embedded: EmbeddedAws | None = None
         self._http: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
@@ -408,11 +409,10 @@ class LocalStack:
                                                   Attributes=self._queue_attributes(sqs, queue, names))["QueueUrl"]
         return names
 
-    def _queue_attributes(self, sqs: Any, queue: dict, names: dict[str, str]) -> dict[str, str]:
+    @staticmethod
+    def _queue_attributes(sqs: Any, queue: dict, names: dict[str, str]) -> dict[str, str]:
         props = queue.get("Properties") or {}
         attributes = {k: str(props[k]) for k in ("VisibilityTimeout", "MessageRetentionPeriod") if k in props}
-        if self.queue_visibility is not None:
-            attributes["VisibilityTimeout"] = str(self.queue_visibility)
         if redrive := props.get("RedrivePolicy"):
             target = names[redrive["deadLetterTargetArn"]["Fn::GetAtt"][0]]
             arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
