@@ -32,6 +32,7 @@ from .outbox import FHIR, HL7V2, SUBSCRIPTIONS, Attempt, DeliveryState, Notice, 
 DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
 RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
 MAX_DELAY = 43_200  # seconds: SQS's longest visibility timeout
+JITTER = random.Random()  # its own generator: the global one's state is the caller's (and the fuzzers')
 PARTNER_TARGETS = frozenset({FHIR, HL7V2})  # the requester's own systems: what makes a case delivered
 
 
@@ -66,7 +67,7 @@ class Backoff:
     base: float = 30.0
     cap: float = 3600.0
 
-    def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float] = random.random) -> int:
+    def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float] = JITTER.random) -> int:
         """Seconds before attempt `attempt + 1` (whole seconds: what SQS visibility takes)."""
         if retry_after is not None:  # the target's own word, up to what SQS can wait (12 hours)
             return int(min(max(retry_after, 1.0), MAX_DELAY) + 0.999)
@@ -82,7 +83,7 @@ class Outcome:
 
 
 def judge(record: OutboxRecord, answer: Answer, max_attempts: int, now: datetime, backoff: Backoff,
-          rand: Callable[[], float] = random.random) -> Outcome:
+          rand: Callable[[], float] = JITTER.random) -> Outcome:
     """What the record's next attempt, answered so, leads to."""
     attempt = record.tries + 1
 
