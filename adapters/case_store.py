@@ -10,6 +10,7 @@ from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
 from . import dynamo_keys as keys
+from .dynamo_pages import items
 
 
 class DynamoCaseRepository:
@@ -27,12 +28,7 @@ class DynamoCaseRepository:
                        case.partner_id, submission)
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
-        return [keys.outbox_record(i) for i in self.client.query(**keys.outbox_query(self.table, case_id))["Items"]]
-
-    def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None:
-        item = self.client.get_item(TableName=self.table, Key=keys.outbox_key(case_id, key),
-                                    ConsistentRead=True).get("Item")
-        return keys.outbox_record(item) if item else None
+        return [keys.outbox_record(i) for i in items(self.client, keys.outbox_query(self.table, case_id))]
 
     def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
         keys_ = [keys.outbox_key(case_id, key), keys.case_key(case_id)]
@@ -61,13 +57,7 @@ class DynamoCaseRepository:
         return self._update(keys.redrive_update(self.table, record))
 
     def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
-        request, found = keys.deliveries_query(self.table, state), []
-        while True:
-            page = self.client.query(**request)
-            found += [keys.outbox_record(i) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return found
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [keys.outbox_record(i) for i in items(self.client, keys.deliveries_query(self.table, state))]
 
     def _update(self, request: dict) -> bool:
         """False when the condition failed: another worker (or redrive) moved the record first."""

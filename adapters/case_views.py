@@ -16,6 +16,7 @@ from review.model import Event, Kind, Priority
 from review.views import AccessRecord, CaseSummary, Page, WorklistQuery
 
 from . import dynamo_keys as keys
+from .dynamo_pages import items, pages
 
 Item = dict[str, Any]
 
@@ -37,16 +38,17 @@ class DynamoCaseViews:
     def worklist(self, query: WorklistQuery) -> Page:
         """One page, soonest due first. With filters outside the key, DynamoDB reads past cases that
         do not match: pages of up to limit+1 evaluated items are read until the page is full."""
-        index, _, _ = keys.worklist_plan(query)
-        start = _decode_cursor(query.cursor, _fingerprint(query)) if query.cursor else None
+        request = keys.worklist_query(self.table, query, query.limit + 1)
+        fingerprint = _fingerprint(query)
+        start = _decode_cursor(query.cursor, fingerprint) if query.cursor else None
         found: list[Item] = []
-        for page in self._pages(keys.worklist_query(self.table, query, query.limit + 1), start):
+        for page in self._pages(request, start):
             found += page["Items"]
             if len(found) > query.limit:
                 break
         rows = found[:query.limit]
         more = len(found) > query.limit
-        cursor = _encode_cursor(keys.index_key(index, rows[-1]), _fingerprint(query)) if more else None
+        cursor = _encode_cursor(keys.index_key(request["IndexName"], rows[-1]), fingerprint) if more else None
         return Page(cases=[summary(i) for i in rows], next=cursor)
 
     def open_counts(self) -> Counter[tuple[str, str]]:
@@ -85,17 +87,10 @@ class DynamoCaseViews:
         return records
 
     def _pages(self, request: Item, start: Item | None = None) -> Iterator[Item]:
-        """A Query's pages, each resumed where the one before stopped, from `start` if given."""
-        while True:
-            page = self.client.query(**request, **({"ExclusiveStartKey": start} if start else {}))
-            yield page
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        return pages(self.client, request, start)
 
     def _items(self, request: Item) -> Iterator[Item]:
-        for page in self._pages(request):
-            yield from page["Items"]
+        return items(self.client, request)
 
 
 def summary(item: Item) -> CaseSummary:

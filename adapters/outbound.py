@@ -54,6 +54,7 @@ import httpx
 import jwt
 
 from adapters.partners import BearerAuth, FhirTarget, MtlsAuth, SmartBackendAuth
+from review.delivery import retryable
 
 FHIR_JSON = "application/fhir+json"
 CONNECT_TIMEOUT = 5.0
@@ -65,7 +66,6 @@ AUTH_FIELD = "delivery.fhir.auth"
 SECRET_MAX_AGE = 300
 # What httpx raises for a request that got no usable answer (connect, timeout, reset, protocol, bad URL).
 HTTP_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
-RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class Answer:
 
     @property
     def retryable(self) -> bool:
-        return self.status is None or self.status in RETRYABLE_STATUSES or self.status >= 500
+        return retryable(self.status)
 
 
 def read_secret(name: str, base_dir: Path | None = None) -> bytes:
@@ -259,7 +259,7 @@ class FhirEndpoint:
         except HTTP_ERRORS as err:
             raise _Failed(f"{what} {type(err).__name__}") from None
         status = response.status_code
-        if status in RETRYABLE_STATUSES or status >= 500:
+        if retryable(status):
             raise _Failed(f"{what} {status}", retry_after=retry_after(response.headers.get("Retry-After"), self._now()))
         if not 200 <= status < 300:
             raise _Failed(f"{what} refused", status=status)

@@ -29,9 +29,8 @@ from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from review.clocks import DEFAULT_TIME_ZONE, LINES_OF_BUSINESS, ClockTable
+from review.clocks import DEFAULT_TIME_ZONE, LINES_OF_BUSINESS, ClockTable, parse_time_zone
 from review.rules import ReviewPolicy
 
 
@@ -139,8 +138,8 @@ def _policy(entry: dict, delivery: Delivery) -> ReviewPolicy:
         raise ValueError(f"partner {entry['id']}: line_of_business must be one of {', '.join(LINES_OF_BUSINESS)}")
     zone = entry.get("time_zone", DEFAULT_TIME_ZONE)
     try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
+        parse_time_zone(zone)
+    except ValueError:
         raise ValueError(f"partner {entry['id']}: time_zone must be an IANA time zone name") from None
     clocks = ClockTable.default()
     if overrides := entry.get("clock_overrides"):

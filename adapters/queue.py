@@ -2,7 +2,22 @@
 dead one moved to the dead-letter queue. Messages carry only an outbox record's keys."""
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from review.delivery import MAX_DELAY
+
+from .dynamo_keys import outbox_ref
+
+
+def message_ref(body: str) -> tuple[str, str]:
+    """(case id, record key) a delivery message names (the Pipe's input template: the record's
+    PK and SK). ValueError when it names none."""
+    try:
+        message = json.loads(body)
+        return outbox_ref(message["PK"], message["SK"])
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError("not a delivery message") from err
 
 
 class DeliveryQueue:
@@ -14,7 +29,7 @@ class DeliveryQueue:
     def retry_later(self, receipt_handle: str, seconds: int) -> None:
         """The message comes back after `seconds` (the queue's visibility timeout is only the cap)."""
         self.client.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle,
-                                              VisibilityTimeout=min(seconds, 43_200))
+                                              VisibilityTimeout=min(seconds, MAX_DELAY))
 
     def dead_letter(self, body: str) -> None:
         self.client.send_message(QueueUrl=self.dead_letter_url, MessageBody=body)

@@ -7,6 +7,7 @@ from typing import Any
 from review.model import Reviewer
 
 from . import dynamo_keys as keys
+from .dynamo_pages import items
 
 
 class DynamoReviewerDirectory:
@@ -22,5 +23,4 @@ class DynamoReviewerDirectory:
         self.client.put_item(TableName=self.table, Item=keys.reviewer_item(reviewer))
 
     def all(self) -> list[Reviewer]:
-        items = self.client.query(**keys.reviewers_query(self.table))["Items"]
-        return [Reviewer.model_validate_json(i["doc"]["S"]) for i in items]
+        return [Reviewer.model_validate_json(i["doc"]["S"]) for i in items(self.client, keys.reviewers_query(self.table))]

@@ -25,6 +25,7 @@ from review.errors import NotFound
 from review.model import Case
 
 from . import dynamo_keys as keys
+from .dynamo_pages import items
 
 HANDSHAKE_TIMEOUT = 5.0  # seconds: the handshake runs inside the client's POST
 
@@ -65,12 +66,7 @@ class DynamoSubscriptions:
         found: dict[str, PasSubscription] = {}
         for value in dict.fromkeys(values):
             request = keys.subscriptions_query(self.table, value)
-            while True:
-                page = self.client.query(**request)
-                found |= {s.id: s for s in map(keys.subscription_of, page["Items"])}
-                if "LastEvaluatedKey" not in page:
-                    break
-                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            found |= {s.id: s for s in map(keys.subscription_of, items(self.client, request))}
         return list(found.values())
 
     def for_case(self, case: Case) -> list[PasSubscription]:

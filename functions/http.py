@@ -39,8 +39,9 @@ def fhir(status: int, body: Any, headers: dict[str, str] | None = None) -> Respo
                     headers=headers)
 
 
-def outcome(status: int, code: str, message: str, where: str | None = None) -> Response:
-    return fhir(status, operation_outcome(code, message, where))
+def outcome(status: int, code: str, message: str, where: str | None = None,
+            headers: dict[str, str] | None = None) -> Response:
+    return fhir(status, operation_outcome(code, message, where), headers)
 
 
 def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) -> APIGatewayRestResolver:
@@ -53,7 +54,7 @@ def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) 
         status = getattr(err, "status", None) or next(s for cls, s in STATUS if isinstance(err, cls))
         logger.info("request refused", extra={"status": status, "code": err.code})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return fhir(status, operation_outcome(err.code, err.message, err.expression), headers)
+        return outcome(status, err.code, err.message, err.expression, headers)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(err: RequestValidationError) -> Response:

@@ -12,17 +12,17 @@ from datetime import date
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import Field, StrictInt, field_validator, model_validator
 
-from .model import Priority
+from .model import Priority, Value
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
 Reason = Annotated[str, Field(min_length=1, max_length=500)]
 Version = Annotated[StrictInt, Field(ge=1, description="the case version this command was read at")]
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class Body(Value):
+    """A request body: frozen, and an unknown field is refused."""
 
 
 class Command(Body):

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Callable, Protocol
 from . import lifecycle
 from .errors import StaleVersion
 from .model import Actor, Case, Role, Status
+from .outbox import FHIR, HL7V2, SUBSCRIPTIONS, Attempt, DeliveryState, Notice, OutboxRecord, notification_target
 from .rules import ReviewPolicy
 
 if TYPE_CHECKING:
     from .services import CaseRepository
-from .outbox import FHIR, HL7V2, SUBSCRIPTIONS, Attempt, DeliveryState, Notice, OutboxRecord, notification_target
 
 DELIVERY_WORKER = Actor(id="delivery", role=Role.SYSTEM)
 RETRYABLE_STATUSES = frozenset({408, 429})  # and every 5xx
@@ -52,10 +52,15 @@ class Answer:
     error: str | None = None  # a short, safe reason (an exception's class, an ERR's code): never a body
 
 
+def retryable(status: int | None) -> bool:
+    """An HTTP outcome worth trying again: no answer, 408, 429, or any 5xx."""
+    return status is None or status in RETRYABLE_STATUSES or status >= 500
+
+
 def http_answer(status: int | None, latency_ms: float, retry_after: float | None = None, error: str | None = None,
                 ok: frozenset[int] = frozenset({200, 201})) -> Answer:
     """An HTTP exchange judged: `ok` statuses delivered; no answer, 408, 429 and 5xx retried; the rest refused."""
-    if status is None or status in RETRYABLE_STATUSES or status >= 500:
+    if retryable(status):
         verdict = Verdict.RETRY
     else:
         verdict = Verdict.OK if status in ok else Verdict.REFUSED
@@ -131,7 +136,7 @@ def deliver(cases: CaseRepository, send: Sender, policy_of: Callable[[str], Revi
     dead-letter queue (an SQS redrive): the record is owed again, its tries counted afresh."""
     record, case = cases.delivery_of(case_id, key)
     if record is not None and record.state is DeliveryState.DEAD and cases.redrive(record):
-        record = record.model_copy(update={"state": DeliveryState.PENDING, "tries": 0})
+        record = record.owed_again()
     if record is None or case is None or record.state in (DeliveryState.DELIVERED, DeliveryState.DEAD):
         return None
     if record.target == SUBSCRIPTIONS:
@@ -161,8 +166,8 @@ def _fan_out(cases: CaseRepository, subscribers: Subscribers | None, case: Case,
 
 
 def _settle(cases: CaseRepository, case: Case | None, now: datetime, tries: int = 3) -> None:
-    """decided -> delivered once the determination reached every target. The case as the delivery
-    read it is tried first; a change meanwhile (a reviewer's, or another target's settling) fails
+    """decided -> delivered once the determination reached the partner's targets (case_delivered).
+    The case as the delivery read it is tried first; a change meanwhile (a reviewer's, or another target's settling) fails
     the version check, and the case is read again."""
     for _ in range(tries):
         if case is None or case.status is not Status.DECIDED or not case_delivered(case, cases.outbox(case.id)):
@@ -179,4 +184,4 @@ def redrive(cases: CaseRepository, case_id: str | None) -> list[OutboxRecord]:
     """Dead records (of one case, or all) owed again; returns those this call moved."""
     dead = [r for r in (cases.outbox(case_id) if case_id else cases.undelivered(DeliveryState.DEAD))
             if r.state is DeliveryState.DEAD]
-    return [r.model_copy(update={"state": DeliveryState.PENDING, "tries": 0}) for r in dead if cases.redrive(r)]
+    return [r.owed_again() for r in dead if cases.redrive(r)]

@@ -109,7 +109,7 @@ def assign(case: Case, caller: Caller, command: cmd.Assign, reviewer: Reviewer |
         if command.reviewer != caller.id:
             raise Forbidden("a reviewer may assign a case only to themself; supervisors assign others")
         actor = caller.acting_as(Role.PHYSICIAN_REVIEWER, Role.REVIEWER)
-        reviewer = reviewer or Reviewer(id=caller.id, roles=sorted(caller.roles), npi=caller.npi)
+        reviewer = reviewer or caller.profile()
     if reviewer is None:
         raise Invalid("no reviewer with this id", "reviewer", "not-found")
     if not REVIEWERS & set(reviewer.roles):

@@ -140,6 +140,10 @@ class Caller(Value):
         role = next((r for r in preferred if r in self.roles), None) or min(self.roles)
         return Actor(id=self.id, role=role, npi=self.npi if role is Role.PHYSICIAN_REVIEWER else None)
 
+    def profile(self) -> Reviewer:
+        """The profile of a reviewer with none kept yet: their token's roles and NPI."""
+        return Reviewer(id=self.id, roles=sorted(self.roles), npi=self.npi)
+
 
 class Conflicts(Value):
     """Whom a reviewer must not review for: partners, providers (NPI) and organizations (system|value)."""

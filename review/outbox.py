@@ -14,9 +14,10 @@ Which changes owe a delivery (by the event that records them), and to which targ
 Targets: `fhir` (the partner's FHIR endpoint) whenever the partner configures one; `hl7v2` (an
 application response) for cases that came in over HL7 v2, when the partner configures an HL7
 endpoint; `subscriptions` for cases that name their requester (an NPI, or the PAS requestor),
-where any partner may subscribe (one is registered for organizations): the delivery worker fans it out to one `subscription:<id>:<event number>` record per active PAS
-subscription for that organization, each then delivered (and retried) on its own. A record's key is its case, the case version the change made and its target: a replay of
-the same change writes nothing new.
+where any partner may subscribe (one is registered for organizations): the delivery worker fans it
+out to one `subscription:<id>:<event number>` record per active PAS subscription for that
+organization, each then delivered (and retried) on its own. A record's key is its case, the case
+version the change made and its target: a replay of the same change writes nothing new.
 """
 from __future__ import annotations
 
@@ -80,6 +81,10 @@ class OutboxRecord(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.case_version:08d}#{self.target}"
+
+    def owed_again(self) -> OutboxRecord:
+        """As a redrive leaves it: pending, its tries counted afresh (the attempts made stay recorded)."""
+        return self.model_copy(update={"state": DeliveryState.PENDING, "tries": 0})
 
 
 def targets(case: Case, configured: frozenset[str]) -> list[str]:

@@ -47,8 +47,6 @@ class CaseRepository(Protocol):
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         """The case's outbox records, in the order owed."""
 
-    def outbox_record(self, case_id: str, key: str) -> OutboxRecord | None: ...
-
     def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
         """An outbox record and its case, read together (one request)."""
 
@@ -266,6 +264,7 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
     if case.version != command.version:
         raise StaleVersion(f"the case is at version {case.version}; re-read it and retry", "version")
     now = review.clock()
+    policy = review.policy_of(case.partner_id)
     match command:
         case cmd.Assign():
             changed, event = lifecycle.assign(case, caller, command, review.reviewers.get(command.reviewer), now)
@@ -283,9 +282,9 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
         case cmd.Decide():
             changed, event = lifecycle.decide(case, caller, command, now)
         case cmd.Extend():
-            changed, event = lifecycle.extend(case, caller, command, review.policy_of(case.partner_id), now)
+            changed, event = lifecycle.extend(case, caller, command, policy, now)
         case cmd.ChangePriority():
-            changed, event = lifecycle.reprioritise(case, caller, command, review.policy_of(case.partner_id), now)
+            changed, event = lifecycle.reprioritise(case, caller, command, policy, now)
         case cmd.Reopen():
             changed, event = lifecycle.reopen(case, caller, command, now)
         case cmd.Close():
@@ -294,7 +293,7 @@ def execute(review: Review, caller: Caller, case_id: str, command: cmd.Command) 
             changed, event = lifecycle.withdraw(case, caller, command, now)
         case _:
             raise TypeError(type(command).__name__)
-    owed = outbox.owed(changed, [event], review.policy_of(case.partner_id).delivers_to, now)
+    owed = outbox.owed(changed, [event], policy.delivers_to, now)
     review.cases.replace(changed, case.version, [event], outbox=owed)
     return changed
 
@@ -317,7 +316,7 @@ def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
 
 
 def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessRecord], list[Event]]:
-    _supervisor(caller, "the audit log")
+    _supervisor(caller, "the audit log is for supervisors")
     case = _load(review, case_id)
     return review.views.access_log(case.id), review.views.history(case.id)
 
@@ -325,7 +324,7 @@ def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessReco
 def deliveries(review: Review, caller: Caller, case_id: str | None = None,
                states: tuple[DeliveryState, ...] | None = None) -> list[OutboxRecord]:
     """A case's deliveries, or across cases those not delivered (oldest first); `states` narrows either."""
-    _supervisor(caller, "delivery state")
+    _supervisor(caller, "delivery state is for supervisors")
     if case_id:
         records = review.cases.outbox(_load(review, case_id).id)
         return [r for r in records if states is None or r.state in states]
@@ -336,15 +335,15 @@ def redrive_deliveries(review: Review, caller: Caller, case_id: str | None = Non
     """Dead deliveries (of one case, or all) owed again: the stream feeds them to the queue anew."""
     from .delivery import redrive
 
-    _supervisor(caller, "redriving deliveries")
+    _supervisor(caller, "redriving deliveries is for supervisors")
     if case_id:
         _load(review, case_id)
     return redrive(review.cases, case_id)
 
 
-def _supervisor(caller: Caller, what: str) -> None:
+def _supervisor(caller: Caller, refusal: str) -> None:
     if Role.SUPERVISOR not in caller.roles:
-        raise Forbidden(f"{what} is for supervisors")
+        raise Forbidden(refusal)
 
 
 def worklist(review: Review, caller: Caller, query: WorklistQuery) -> Page:
@@ -386,7 +385,7 @@ def reviewer(review: Review, caller: Caller, reviewer_id: str) -> Reviewer:
     """A profile; `me` is the caller's own (made from the token when no profile is kept yet)."""
     _reviewer_role(caller)
     if reviewer_id == "me":
-        return review.reviewers.get(caller.id) or Reviewer(id=caller.id, roles=sorted(caller.roles), npi=caller.npi)
+        return review.reviewers.get(caller.id) or caller.profile()
     found = review.reviewers.get(reviewer_id)
     if found is None:
         raise NotFound("no such reviewer")
@@ -394,8 +393,7 @@ def reviewer(review: Review, caller: Caller, reviewer_id: str) -> Reviewer:
 
 
 def put_reviewer(review: Review, caller: Caller, profile: Reviewer) -> Reviewer:
-    if Role.SUPERVISOR not in caller.roles:
-        raise Forbidden("reviewer profiles are kept by supervisors")
+    _supervisor(caller, "reviewer profiles are kept by supervisors")
     if Role.PHYSICIAN_REVIEWER in profile.roles and not profile.npi:
         raise Invalid("a physician reviewer must have an NPI", "npi", "required")
     review.reviewers.put(profile)
@@ -406,8 +404,7 @@ def prior_authorization_report(review: Review, caller: Caller, partners: list[st
                                end: date | None) -> dict:
     """CMS-0057-F figures per partner and line of business, for decisions in [from, to] (whole days,
     UTC; default: this calendar year to date)."""
-    if Role.SUPERVISOR not in caller.roles:
-        raise Forbidden("reports are for supervisors")
+    _supervisor(caller, "reports are for supervisors")
     today = review.clock().date()
     start, end = start or today.replace(month=1, day=1), end or today
     if end < start:

@@ -6,15 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .model import Actor, Kind, Priority, Status
+from .model import Actor, Kind, Priority, Status, Value
 
 MAX_PAGE = 200
 
 
-class WorklistQuery(BaseModel):
+class WorklistQuery(Value):
     """Every filter the worklist offers; each combination is a Query on a key or index."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     status: Status | None = None
     kind: Kind | None = None

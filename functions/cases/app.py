@@ -20,16 +20,15 @@ DESCRIPTION = ("Worklist, case lifecycle, information requests, determinations, 
                "Bearer: a Cognito ID token of the reviewer pool (locally: `claimbridge token USER`).")
 SECURITY = {"reviewerToken": HTTPBearer(bearerFormat="JWT", description="Cognito ID token")}
 
-app.enable_swagger(path="/swagger", title=TITLE, description=DESCRIPTION, version=http.VERSION,
-                   security_schemes=SECURITY, security=[{"reviewerToken": []}])
+app.configure_openapi(title=TITLE, description=DESCRIPTION, version=http.VERSION, security_schemes=SECURITY,
+                      security=[{"reviewerToken": []}])
+app.enable_swagger(path="/swagger")  # the document as configured above
 
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi():
     """The OpenAPI document Powertools generates from the routes and their pydantic models."""
-    return http.json_response(app.get_openapi_schema(
-        title=TITLE, description=DESCRIPTION, version=http.VERSION, security_schemes=SECURITY,
-        security=[{"reviewerToken": []}]).model_dump(mode="json", by_alias=True, exclude_none=True))
+    return http.json_response(app.get_openapi_schema().model_dump(mode="json", by_alias=True, exclude_none=True))
 
 
 @entry_point

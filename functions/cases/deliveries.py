@@ -2,14 +2,13 @@
 and the redrive of dead-lettered deliveries once their receiver is fixed."""
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, Field
 
-from adapters.dynamo_keys import outbox_key
+from adapters.queue import message_ref
 from functions import http
 from functions.bootstrap import services
 from functions.observability import logger
@@ -49,13 +48,12 @@ def redrive(request: RedriveRequest) -> Deliveries:
 def _forget_dead_letters(moved: list[OutboxRecord]) -> None:
     """The redriven records' messages leave the dead-letter queue (best effort: the table is what
     is owed; a copy moved back later finds its record settled or owed, and is tried once more)."""
-    keys = {(k["PK"]["S"], k["SK"]["S"]) for k in (outbox_key(r.case_id, r.key) for r in moved)}
+    refs = {(r.case_id, r.key) for r in moved}
 
     def redriven(body: str) -> bool:
         try:
-            message = json.loads(body)
-            return (message["PK"], message["SK"]) in keys
-        except (ValueError, KeyError, TypeError):
+            return message_ref(body) in refs
+        except ValueError:
             return False
 
     try:

@@ -13,7 +13,7 @@ import asyncio
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from adapters.dynamo_keys import outbox_ref
+from adapters.queue import message_ref
 from functions.bootstrap import services
 from functions.observability import count, entry_point, logger
 from review import delivery
@@ -35,9 +35,8 @@ async def deliver_async(record: SQSRecord) -> None:
 def deliver(record: SQSRecord) -> None:
     svc = services()
     try:
-        body = record.json_body
-        case_id, key = outbox_ref(body["PK"], body["SK"])
-    except (ValueError, KeyError, TypeError):
+        case_id, key = message_ref(record.body)
+    except ValueError:
         logger.error("delivery message unreadable: dead-lettered", extra={"message_id": record.message_id})
         svc.queue.dead_letter(record.body)
         return

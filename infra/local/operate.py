@@ -110,6 +110,7 @@ def _on_aws(args: argparse.Namespace) -> list[dict]:
     from adapters.case_store import DynamoCaseRepository
     from review import delivery
     from review.outbox import DeliveryState
+    from review.services import UNDELIVERED
 
     outputs = {o["OutputKey"]: o["OutputValue"] for o in
                boto3.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])}
@@ -120,11 +121,9 @@ def _on_aws(args: argparse.Namespace) -> list[dict]:
         return [r.model_dump(mode="json") for r in cases.undelivered(DeliveryState.DEAD)]
     if args.command == "redrive":
         return [r.model_dump(mode="json") for r in delivery.redrive(cases, args.case)]
+    dead = [DeliveryState.DEAD]
     if args.case:
-        records = cases.outbox(args.case)
+        records = [r for r in cases.outbox(args.case) if not args.failed or r.state in dead]
     else:
-        states = [DeliveryState.DEAD] if args.failed else [DeliveryState.PENDING, DeliveryState.RETRYING,
-                                                            DeliveryState.DEAD]
-        records = [r for s in states for r in cases.undelivered(s)]
-    return [r.model_dump(mode="json") for r in records
-            if not (args.failed and r.state is not DeliveryState.DEAD)]
+        records = [r for state in (dead if args.failed else UNDELIVERED) for r in cases.undelivered(state)]
+    return [r.model_dump(mode="json") for r in records]
