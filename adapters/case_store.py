@@ -44,25 +44,25 @@ class DynamoCaseRepository:
 
     def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
                        also: list[OutboxRecord] = ()) -> bool:
-        update = keys.attempt_update(self.table, record, state, attempt)
+        put = keys.outbox_put(self.table, record, record.attempted(state, attempt))
         if not also:
-            return self._update(update)
+            return self._put(put)
         try:
-            self.client.transact_write_items(**keys.fan_out_transaction(self.table, update, also))
+            self.client.transact_write_items(**keys.fan_out_transaction(self.table, put, also))
             return True
         except self.client.exceptions.TransactionCanceledException:
             return False
 
     def redrive(self, record: OutboxRecord) -> bool:
-        return self._update(keys.redrive_update(self.table, record))
+        return self._put(keys.outbox_put(self.table, record, record.owed_again()))
 
     def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
         return [keys.outbox_record(i) for i in items(self.client, keys.deliveries_query(self.table, state))]
 
-    def _update(self, request: dict) -> bool:
+    def _put(self, request: dict) -> bool:
         """False when the condition failed: another worker (or redrive) moved the record first."""
         try:
-            self.client.update_item(**request)
+            self.client.put_item(**request["Put"])
             return True
         except self.client.exceptions.ConditionalCheckFailedException:
             return False

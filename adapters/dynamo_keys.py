@@ -256,43 +256,20 @@ def outbox_query(table: str, case_id: str) -> Item:
             "ConsistentRead": True}
 
 
-def _outbox_update(table: str, record: OutboxRecord, state: DeliveryState, sets: dict[str, Item],
-                   condition: str, values: Item, appended: Item | None = None) -> Item:
-    index = _undelivered_keys(record, state)
-    assigned = {**sets, "state": _s(state.value), **{k: v for k, v in index.items() if v is not None}}
-    names = {f"#a{n}": k for n, k in enumerate(assigned)}
-    clauses = [f"#a{n} = :a{n}" for n in range(len(assigned))]
-    attr_values = {f":a{n}": v for n, v in enumerate(assigned.values())}
-    if appended is not None:
-        clauses.append("attempts = list_append(if_not_exists(attempts, :none), :attempt)")
-        attr_values |= {":none": {"L": []}, ":attempt": {"L": [appended]}}
-    update = "SET " + ", ".join(clauses)
-    if removed := [k for k, v in index.items() if v is None]:
-        update += " REMOVE " + ", ".join(removed)
-    return {"TableName": table, "Key": outbox_key(record.case_id, record.key), "UpdateExpression": update,
-            "ConditionExpression": condition, "ExpressionAttributeNames": {**names, "#state": "state"},
-            "ExpressionAttributeValues": {**attr_values, **values}}
+def outbox_put(table: str, was: OutboxRecord, now: OutboxRecord) -> Item:
+    """A record written as it now is (an attempt recorded, a redrive), if it is still as read:
+    every write of a record changes its state or its tries, so of two workers holding copies of one
+    message only one records its attempt."""
+    put = _put(table, outbox_item(now), "#state = :was AND tries = :tries",
+               {":was": _s(was.state.value), ":tries": {"N": str(was.tries)}})
+    put["Put"]["ExpressionAttributeNames"] = {"#state": "state"}
+    return put
 
 
-def attempt_update(table: str, record: OutboxRecord, state: DeliveryState, attempt: Attempt) -> Item:
-    """An attempt recorded and the record moved on, if it is still as the worker read it: of two
-    workers holding copies of one message, only one records its attempt."""
-    return _outbox_update(table, record, state, {"tries": {"N": str(attempt.n)}},
-                          "#state = :was AND tries = :tries",
-                          {":was": _s(record.state.value), ":tries": {"N": str(record.tries)}},
-                          appended=_s(attempt.model_dump_json(exclude_none=True)))
-
-
-def fan_out_transaction(table: str, update: Item, owed: list[OutboxRecord]) -> Item:
+def fan_out_transaction(table: str, put: Item, owed: list[OutboxRecord]) -> Item:
     """A fan-out record's attempt and the records it owes, in one write (each written once)."""
-    return {"TransactItems": [{"Update": update},
+    return {"TransactItems": [put,
                               *[_put(table, outbox_item(r), "attribute_not_exists(PK)") for r in owed]]}
-
-
-def redrive_update(table: str, record: OutboxRecord) -> Item:
-    """A dead record owed again, its attempts counted afresh (those made stay recorded)."""
-    return _outbox_update(table, record, DeliveryState.PENDING, {"tries": {"N": "0"}}, "#state = :dead",
-                          {":dead": _s(DeliveryState.DEAD.value)})
 
 
 def deliveries_query(table: str, state: DeliveryState) -> Item:

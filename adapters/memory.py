@@ -47,24 +47,24 @@ class MemoryCaseStore:
 
     def record_attempt(self, record: OutboxRecord, state: DeliveryState, attempt: Attempt,
                        also: list[OutboxRecord] = ()) -> bool:
-        moved = self._move(record, lambda r: r.state is record.state and r.tries == record.tries,
-                           state=state, tries=attempt.n, attempts=[*record.attempts, attempt])
+        moved = self._move(record, record.attempted(state, attempt))
         for owed in also if moved else ():
             self.outboxes[owed.case_id].setdefault(owed.key, owed)
         return moved
 
     def redrive(self, record: OutboxRecord) -> bool:
-        return self._move(record, lambda r: r.state is DeliveryState.DEAD, state=DeliveryState.PENDING, tries=0)
+        return self._move(record, record.owed_again())
 
     def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
         return sorted((r for records in self.outboxes.values() for r in records.values() if r.state is state),
                       key=lambda r: (r.created_at, r.case_id, r.key))
 
-    def _move(self, record: OutboxRecord, condition, **changes) -> bool:
-        stored = self.outbox_record(record.case_id, record.key)
-        if stored is None or not condition(stored):
+    def _move(self, was: OutboxRecord, now: OutboxRecord) -> bool:
+        """`now` written if the record is still as read (its state and tries), as the table's condition."""
+        stored = self.outbox_record(was.case_id, was.key)
+        if stored is None or (stored.state, stored.tries) != (was.state, was.tries):
             return False
-        self.outboxes[record.case_id][record.key] = stored.model_copy(update=changes)
+        self.outboxes[was.case_id][was.key] = now
         return True
 
     def _claim(self, case: Case, submission: Submission) -> None:

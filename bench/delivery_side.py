@@ -28,7 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        time.sleep(SERVICE_MS / 1000)
+        time.sleep(self.server.service_ms / 1000)
         with self.server.puts.get_lock():
             self.server.puts.value += 1
         self.send_response(201)
@@ -39,10 +39,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(port, puts, ready) -> None:
+def _serve(port, puts, ready, service_ms) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    server.puts = puts
+    server.puts, server.service_ms = puts, service_ms
     port.value = server.server_address[1]
     ready.set()
     server.serve_forever()
@@ -52,12 +52,12 @@ class FhirServer:
     """The receiver, in a process of its own (as a payer's server is): it does not share the
     stack's interpreter lock. `count` is how many PUTs it has answered."""
 
-    def __init__(self) -> None:
+    def __init__(self, service_ms: float = SERVICE_MS) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")
         self._puts, port, ready = context.Value("i", 0), context.Value("i", 0), context.Event()
-        self._process = context.Process(target=_serve, args=(port, self._puts, ready), daemon=True)
+        self._process = context.Process(target=_serve, args=(port, self._puts, ready, service_ms), daemon=True)
         self._process.start()
         ready.wait(30)
         self.port = port.value
@@ -115,14 +115,14 @@ def seed(client, table: str, partner: str, count: int) -> list[tuple[str, str]]:
     return refs
 
 
-def throughput(count: int = 400) -> dict:
+def throughput(count: int = 400, service_ms: float = SERVICE_MS) -> dict:
     import boto3
 
     from adapters.partners import token_hash
     from fhir_mappings.case_to_claimresponse import claim_response
     from infra.local.stack import LocalStack
 
-    server = FhirServer()
+    server = FhirServer(service_ms)
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"claimbridge-bench-{os.getpid()}"
     workdir.mkdir(exist_ok=True)
     partners = workdir / "partners.yaml"

@@ -82,6 +82,10 @@ class OutboxRecord(BaseModel):
     def key(self) -> str:
         return f"{self.case_version:08d}#{self.target}"
 
+    def attempted(self, state: DeliveryState, attempt: Attempt) -> OutboxRecord:
+        """As an attempt leaves it: in `state`, the attempt counted and recorded."""
+        return self.model_copy(update={"state": state, "tries": attempt.n, "attempts": [*self.attempts, attempt]})
+
     def owed_again(self) -> OutboxRecord:
         """As a redrive leaves it: pending, its tries counted afresh (the attempts made stay recorded)."""
         return self.model_copy(update={"state": DeliveryState.PENDING, "tries": 0})

@@ -56,7 +56,7 @@ class CaseRepository(Protocol):
         with it, in the same write, the records a fan-out owes (`also`)."""
 
     def redrive(self, record: OutboxRecord) -> bool:
-        """A dead record owed again (tries counted afresh), if it is still dead (else False)."""
+        """A dead record owed again (tries counted afresh), if it is still as read (else False)."""
 
     def undelivered(self, state: DeliveryState) -> list[OutboxRecord]:
         """Every record in a state other than delivered, oldest first."""
