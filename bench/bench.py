@@ -34,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")  # keep per-request log lines out of the figures
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")  # keep per-request log lines (and overdue warnings) out of the figures
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")  # and the delivery worker's metric lines
 CORPUS = ROOT.parent / "shared" / "corpus" / "fhir" / "davinci-pas"
 
 
