@@ -33,12 +33,12 @@ import hashlib
 import secrets
 from typing import Any
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from fhir_mappings.subscription import PasSubscription
 from review.errors import Invalid
 from review.metrics import outcome_of
-from review.model import DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, Reviewer, Status, Submission
+from review.model import DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, Reviewer, Status, Submission, instant
 from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.views import AccessRecord, WorklistQuery
 
@@ -77,11 +77,6 @@ def submission_key(partner_id: str, key: str) -> Item:
 
 def lookup_pk(partner_id: str, key: str) -> str:
     return f"LOOKUP#{partner_id}#{_hashed(key)}"
-
-
-def instant(at: datetime) -> str:
-    """UTC, to the second, with Z: sorts as text."""
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def due_key(case_id: str, due_at: datetime) -> str:

@@ -45,10 +45,9 @@ runs on every $submit. Tests parse the output with the R4B models.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from review.model import Case, Decision, Determination, InformationRequest, Item, RequestedInfo, Role, Status
+from review.model import Case, Decision, Determination, InformationRequest, Item, RequestedInfo, Role, Status, instant
 
 from . import codes
 
@@ -94,7 +93,7 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
         "type": {"coding": [_json(case.claim_type)]} if case.claim_type else {"text": "unknown"},
         "use": case.use,
         "patient": ref(case.patient_ref),
-        "created": _instant(case.decided_at or case.received_at),
+        "created": instant(case.decided_at or case.received_at),
         "insurer": ref(case.insurer_ref),
         **({"requestor": ref(requestor)} if requestor else {}),
         "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _json(case.claim_ids[0])},
@@ -138,7 +137,7 @@ def response_bundle(case: Case, base_url: str) -> Json:
         "identifier": _json(case.submission_id) if case.submission_id else {
             "system": codes.CLAIMBRIDGE_CASE, "value": case.id},
         "type": "collection",
-        "timestamp": _instant(case.decided_at or case.received_at),
+        "timestamp": instant(case.decided_at or case.received_at),
         "entry": [{"fullUrl": f"{base_url}/ClaimResponse/{case.id}", "resource": claim_response(case, urls)}]
         + [{"fullUrl": urls[_local(c)], "resource": c} for c in asks]
         + [{"fullUrl": p["fullUrl"], "resource": p["resource"]} for p in case.parties],
@@ -260,7 +259,7 @@ def _communication_request(case: Case, id_: str, request: InformationRequest, n:
     if loinc:
         out["payload"] = [{"contentString": loinc}]
     out["occurrenceDateTime"] = request.due_by.isoformat()
-    out["authoredOn"] = _instant(request.requested_at)
+    out["authoredOn"] = instant(request.requested_at)
     if case.insurer_ref:
         out["requester"] = ref(case.insurer_ref)
         out["recipient"] = [ref(case.insurer_ref)]
@@ -288,6 +287,3 @@ def _json(value) -> Json:
     """An Identifier, Code or Period as FHIR JSON: the model's fields are the FHIR element names."""
     return value.model_dump(exclude_none=True)
 
-
-def _instant(at: datetime) -> str:
-    return at.isoformat(timespec="seconds")

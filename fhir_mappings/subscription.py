@@ -52,7 +52,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict
 
 from review.errors import Forbidden, Invalid
-from review.model import Case
+from review.model import Case, instant
 
 from . import codes
 from .validation import validate
@@ -311,7 +311,7 @@ def notification_bundle(sub: PasSubscription, event_number: int, response_bundle
     bundle_id = response_bundle.get("id") or response_bundle["entry"][0]["resource"]["id"]
     carried = {"resourceType": "Bundle", "id": bundle_id, **{k: v for k, v in response_bundle.items() if k != "id"}}
     bundle_url = f"{base_url}/Bundle/{bundle_id}"
-    timestamp = _instant(at) if at else response_bundle["timestamp"]
+    timestamp = instant(at) if at else response_bundle["timestamp"]
     status = subscription_status(sub, NotificationType.EVENT_NOTIFICATION, event_number, f"{sub.id}-{event_number}", {
         "name": "notification-event",
         "part": [{"name": "event-number", "valueString": str(event_number)},
@@ -349,14 +349,10 @@ def _history(sub: PasSubscription, base_url: str, status: Json, at: datetime | s
         "id": status["id"],
         "meta": {"profile": [NOTIFICATION_PROFILE]},
         "type": "history",
-        "timestamp": at if isinstance(at, str) else _instant(at),
+        "timestamp": at if isinstance(at, str) else instant(at),
         "entry": [{"fullUrl": f"{base_url}/Parameters/{status['id']}", "resource": status,
                    "request": {"method": "GET", "url": status_url}, "response": {"status": "200"}}, *entries],
     }
-
-
-def _instant(at: datetime) -> str:
-    return at.isoformat(timespec="seconds")
 
 
 # Which cases a subscription is about

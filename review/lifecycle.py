@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from . import commands as cmd
 from .errors import Conflict, Forbidden, IllegalTransition, Invalid
+from .model import instant
 from .model import (
     DETERMINED_STATUSES, OPEN_STATUSES, Actor, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
     Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
@@ -70,7 +71,7 @@ def _detail(changes: dict) -> dict:
     for key in ("assignee", "priority", "due_at"):
         if key in changes:
             value = changes[key]
-            keep[key] = value.isoformat() if isinstance(value, datetime) else value
+            keep[key] = instant(value) if isinstance(value, datetime) else value
     return keep
 
 

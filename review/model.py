@@ -5,7 +5,7 @@ persists them (adapters); nothing here knows about either.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -64,6 +64,11 @@ class Decision(StrEnum):
 
 class Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def instant(at: datetime) -> str:
+    """The one written form of an instant, on every wire and in every answer: UTC, to the second, with Z."""
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Identifier(Value):

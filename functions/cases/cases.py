@@ -13,7 +13,7 @@ from functions.bootstrap import services
 from functions.observability import count, logger
 from review import commands as cmd
 from review import services as review
-from review.model import Actor, Case, Event, Kind, Priority, Status
+from review.model import Case, Event, Kind, Priority, Status
 from review.outbox import OutboxRecord
 from review.views import MAX_PAGE, AccessRecord, Page, WorklistQuery
 

@@ -2,7 +2,7 @@
 and the redrive of dead-lettered deliveries once their receiver is fixed."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query

@@ -11,7 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from functions.bootstrap import services
 from functions.observability import SERVICE, entry_point, logger
 from review import sla
-from review.model import Actor, Event, Role
+from review.model import Actor, Event, Role, instant
 
 MONITOR = Actor(id="sla-monitor", role=Role.SYSTEM)
 METRIC_NAMES = {"open": "OpenCases", sla.DUE_SOON: "DueSoonCases", sla.OVERDUE: "OverdueCases"}
@@ -26,10 +26,10 @@ def lambda_handler(event, context) -> dict:
     alerts = []
     for summary, mark in found.to_mark:
         history = Event(at=now, type=f"sla-{mark}", actor=MONITOR, from_status=summary.status,
-                        to_status=summary.status, detail={"due_at": summary.due_at.isoformat()})
+                        to_status=summary.status, detail={"due_at": instant(summary.due_at)})
         if not svc.views.mark_sla(summary.id, summary.due_at, mark, history) or mark != sla.OVERDUE:
             continue
-        alert = {"case_id": summary.id, "partner": summary.partner, "due_at": summary.due_at.isoformat()}
+        alert = {"case_id": summary.id, "partner": summary.partner, "due_at": instant(summary.due_at)}
         try:
             svc.alerts.publish(alert)
         except Exception as err:  # unmarked, so that the next run alerts again
