@@ -10,7 +10,10 @@ from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
 
 from . import dynamo_keys as keys
-from .dynamo_pages import items
+from .dynamo_pages import items, pages
+
+NEWEST_PER_KEY = 25  # lookup items read per key to find the case a follow-up names
+BATCH_GET_KEYS = 100  # BatchGetItem's limit
 
 
 class DynamoCaseRepository:
@@ -31,13 +34,7 @@ class DynamoCaseRepository:
         return [keys.outbox_record(i) for i in items(self.client, keys.outbox_query(self.table, case_id))]
 
     def delivery_of(self, case_id: str, key: str) -> tuple[OutboxRecord | None, Case | None]:
-        keys_ = [keys.outbox_key(case_id, key), keys.case_key(case_id)]
-        request = {self.table: {"Keys": keys_, "ConsistentRead": True}}
-        found: list[dict] = []
-        while request:  # unprocessed keys (throttling) are asked for again
-            answer = self.client.batch_get_item(RequestItems=request)
-            found += answer["Responses"].get(self.table, [])
-            request = answer.get("UnprocessedKeys") or {}
+        found = self._batch_get([keys.outbox_key(case_id, key), keys.case_key(case_id)])
         record = next((keys.outbox_record(i) for i in found if i["SK"]["S"] != "CASE"), None)
         case = next((Case.model_validate_json(i["doc"]["S"]) for i in found if i["SK"]["S"] == "CASE"), None)
         return record, case
@@ -81,11 +78,43 @@ class DynamoCaseRepository:
         return self.get(best) if best else None
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
-        return [c for case_id, _ in self._found(partner_id, key) if (c := self.get(case_id)) is not None]
+        return self._cases([i["case_id"]["S"] for i in items(self.client, keys.lookup_query(self.table, partner_id, key))])
+
+    def find_page(self, partner_id: str, key: str, limit: int, after: str | None = None) -> tuple[list[Case], bool]:
+        # One item more than the page tells whether another page follows (a LastEvaluatedKey alone
+        # may lead to an empty one).
+        found: list[dict] = []
+        for page in pages(self.client, keys.lookup_query(self.table, partner_id, key, limit + 1, after)):
+            found += page["Items"]
+            if len(found) > limit:
+                break
+        return self._cases([i["case_id"]["S"] for i in found[:limit]]), len(found) > limit
+
+    def count(self, partner_id: str, key: str) -> int:
+        return sum(page["Count"] for page in pages(self.client, keys.lookup_query(self.table, partner_id, key, count=True)))
 
     def _found(self, partner_id: str, key: str) -> list[tuple[str, str]]:
-        items = self.client.query(**keys.lookup_query(self.table, partner_id, key))["Items"]
-        return [(i["case_id"]["S"], i["kind"]["S"]) for i in items]
+        # The newest cases a key names are enough to choose from (senders reuse identifiers for years).
+        found = self.client.query(**keys.lookup_query(self.table, partner_id, key, limit=NEWEST_PER_KEY))["Items"]
+        return [(i["case_id"]["S"], i["kind"]["S"]) for i in found]
+
+    def _cases(self, case_ids: list[str]) -> list[Case]:
+        """The stored cases of these ids, in the order given."""
+        ids = list(dict.fromkeys(case_ids))
+        found = [Case.model_validate_json(i["doc"]["S"])
+                 for at in range(0, len(ids), BATCH_GET_KEYS)
+                 for i in self._batch_get([keys.case_key(c) for c in ids[at:at + BATCH_GET_KEYS]])]
+        by_id = {c.id: c for c in found}
+        return [by_id[i] for i in ids if i in by_id]
+
+    def _batch_get(self, keys_: list[dict]) -> list[dict]:
+        request = {self.table: {"Keys": keys_, "ConsistentRead": True}}
+        found: list[dict] = []
+        while request:  # unprocessed keys (throttling) are asked for again
+            answer = self.client.batch_get_item(RequestItems=request)
+            found += answer["Responses"].get(self.table, [])
+            request = answer.get("UnprocessedKeys") or {}
+        return found
 
     def _transact(self, request: dict, partner_id: str, submission: Submission | None) -> None:
         try:

@@ -273,14 +273,19 @@ def deliveries_query(table: str, state: DeliveryState) -> Item:
             "ExpressionAttributeValues": {":pk": _s(f"DELIVERY#{state.value}")}}
 
 
-def lookup_query(table: str, partner_id: str, key: str) -> Item:
-    """The newest cases under a lookup key."""
+def lookup_query(table: str, partner_id: str, key: str, limit: int | None = None, after: str | None = None,
+                 count: bool = False) -> Item:
+    """The cases under a lookup key, newest first: `limit` a page, starting after case `after` (the
+    key of the last item of the page before); `count` for the number only."""
+    pk = lookup_pk(partner_id, key)
     return {
         "TableName": table,
         "KeyConditionExpression": "PK = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": lookup_pk(partner_id, key)}},
+        "ExpressionAttributeValues": {":pk": {"S": pk}},
         "ScanIndexForward": False,
-        "Limit": 25,
+        **({"Limit": limit} if limit else {}),
+        **({"ExclusiveStartKey": {"PK": {"S": pk}, "SK": {"S": case_pk(after)}}} if after else {}),
+        **({"Select": "COUNT"} if count else {}),
     }
 
 

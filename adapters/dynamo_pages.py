@@ -9,9 +9,9 @@ Item = dict[str, Any]
 
 
 def pages(client: Any, request: Item, start: Item | None = None) -> Iterator[Item]:
-    """A Query's pages, from `start` if given."""
+    """A Query's pages, from `start` if given (else from the request's own ExclusiveStartKey, if any)."""
     while True:
-        page = client.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        page = client.query(**(request | ({"ExclusiveStartKey": start} if start else {})))
         yield page
         start = page.get("LastEvaluatedKey")
         if not start:

@@ -97,6 +97,14 @@ class MemoryCaseStore:
     def find_all(self, partner_id: str, key: str) -> list[Case]:
         return [self.cases[i] for i in sorted(self.lookups.get((partner_id, key), []), reverse=True)]
 
+    def find_page(self, partner_id: str, key: str, limit: int, after: str | None = None) -> tuple[list[Case], bool]:
+        # Newest first, resumed after a case id: as the table's lookup items sort and resume.
+        ids = [i for i in sorted(self.lookups.get((partner_id, key), []), reverse=True) if after is None or i < after]
+        return [self.cases[i] for i in ids[:limit]], len(ids) > limit
+
+    def count(self, partner_id: str, key: str) -> int:
+        return len(self.lookups.get((partner_id, key), []))
+
     def history(self, case_id: str) -> list[Event]:
         return list(self.events.get(case_id, []))
 

@@ -4,9 +4,10 @@ CommunicationRequests asking for what the case's open information requests still
 | case                                       | ClaimResponse                                                      |
 |--------------------------------------------|--------------------------------------------------------------------|
 | id                                         | id                                                                 |
-| claim_ids                                  | identifier                                                         |
+| claim_ids (a partner's system where none)  | identifier                                                         |
 | claim_type, use                            | type, use                                                          |
-| patient_ref, insurer_ref                   | patient, insurer                                                   |
+| patient_ref, insurer_ref                   | patient, insurer: the entry's fullUrl when the sender gave an      |
+|                                            |   http(s) one (in a Bundle and in a read alike), else as sent      |
 | providers[role=requesting]                 | requestor                                                          |
 | claim_ref / claim_ids[0]                   | request                                                            |
 | status / determinations                    | outcome (queued until reviewed for a bare Claim)                   |
@@ -73,8 +74,9 @@ DISPOSITION = {
 
 def claim_response(case: Case, references: dict[str, str] | None = None) -> Json:
     """`references` rewrites references (e.g. to a Bundle entry's fullUrl). A CommunicationRequest
-    whose "CommunicationRequest/<id>" it rewrites is referenced there; the others are contained."""
-    refs = references or {}
+    whose "CommunicationRequest/<id>" it rewrites is referenced there; the others are contained.
+    A party the sender gave an absolute fullUrl is named by it everywhere, as its Bundle entry is."""
+    refs = {**_absolute_urls(case), **(references or {})}
     ref = _referrer(refs)
     pas = case.use == "preauthorization"
     outcome = _outcome(case)
@@ -88,7 +90,7 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
     if pas and (reviewer := _reviewer(case)):
         resp["extension"] = [reviewer]
     resp |= {
-        "identifier": [_json(i) for i in case.claim_ids],
+        "identifier": [_identifier(i, case) for i in case.claim_ids],
         "status": "active",
         "type": {"coding": [_json(case.claim_type)]} if case.claim_type else {"text": "unknown"},
         "use": case.use,
@@ -96,7 +98,7 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
         "created": instant(case.decided_at or case.received_at),
         "insurer": ref(case.insurer_ref),
         **({"requestor": ref(requestor)} if requestor else {}),
-        "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _json(case.claim_ids[0])},
+        "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0], case)},
         "outcome": outcome,
     }
     if case.status in DISPOSITION:
@@ -134,7 +136,7 @@ def response_bundle(case: Case, base_url: str) -> Json:
     return {
         "resourceType": "Bundle",
         "meta": {"profile": [codes.PAS_RESPONSE_BUNDLE]},
-        "identifier": _json(case.submission_id) if case.submission_id else {
+        "identifier": _identifier(case.submission_id, case) if case.submission_id else {
             "system": codes.CLAIMBRIDGE_CASE, "value": case.id},
         "type": "collection",
         "timestamp": instant(case.decided_at or case.received_at),
@@ -151,14 +153,23 @@ def submit_response(case: Case, base_url: str) -> Json:
     return claim_response(case)
 
 
-def searchset(cases: list[Case], base_url: str) -> Json:
-    return {
+def searchset(cases: list[Case], base_url: str, query: dict[str, str], next_query: dict[str, str] | None = None,
+              total: int | None = None) -> Json:
+    """One page of a ClaimResponse search. `query`: the search parameters as used (link self);
+    `next_query`: those of the next page, when there is one (link next); `total` when counted."""
+    from urllib.parse import urlencode
+
+    links = [("self", query)] + ([("next", next_query)] if next_query else [])
+    bundle: Json = {
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": len(cases),
-        "entry": [{"fullUrl": f"{base_url}/ClaimResponse/{c.id}", "resource": claim_response(c),
-                   "search": {"mode": "match"}} for c in cases],
+        **({"total": total} if total is not None else {}),
+        "link": [{"relation": rel, "url": f"{base_url}/ClaimResponse?{urlencode(q)}"} for rel, q in links],
     }
+    if cases:  # FHIR JSON has no empty arrays
+        bundle["entry"] = [{"fullUrl": f"{base_url}/ClaimResponse/{c.id}", "resource": claim_response(c),
+                            "search": {"mode": "match"}} for c in cases]
+    return bundle
 
 
 def inquiry_response(cases: list[Case], base_url: str) -> Json:
@@ -271,6 +282,15 @@ def _communication_request(case: Case, id_: str, request: InformationRequest, n:
 
 def _requestor(case: Case) -> str | None:
     return next((p.reference for p in case.providers if p.role == "requesting" and p.reference), None)
+
+
+def _absolute_urls(case: Case) -> dict[str, str]:
+    return {p["reference"]: p["fullUrl"] for p in case.parties if p["fullUrl"].startswith(("http://", "https://"))}
+
+
+def _identifier(identifier, case: Case) -> Json:
+    """PAS identifiers carry a system: one the sender left out is the partner's own namespace."""
+    return {"system": identifier.system or f"{codes.CLAIMBRIDGE_PARTNER}:{case.partner_id}", "value": identifier.value}
 
 
 def _referrer(references: dict[str, str]) -> Referrer:

@@ -144,7 +144,7 @@ def _unwrap_parameters(params: Json) -> Json:
 
 def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, source: str,
                 sha256: str | None, appeal: bool, intent: Intent | None) -> Submission:
-    for element in ("identifier", "status", "use", "created", "insurer"):
+    for element in ("identifier", "status", "use", "created", "patient", "insurer"):
         if not claim.get(element):
             raise Invalid("required element is missing", f"{where}.{element}", "required")
     items = claim.get("item") or []
@@ -188,8 +188,8 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         claim_type=_code(claim.get("type")),
         response_shape="pas-bundle" if bundle else "claimresponse",
         member=_member(refs.get(claim.get("patient")), _focal_coverage(claim, refs)),
-        patient_ref=(claim.get("patient") or {}).get("reference"),
-        insurer_ref=claim["insurer"].get("reference"),
+        patient_ref=_named(claim["patient"], f"{where}.patient"),
+        insurer_ref=_named(claim["insurer"], f"{where}.insurer"),
         providers=_providers(claim, refs, where),
         diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
         items=[_item(item, f"{where}.item[{n}]") for n, item in enumerate(items)],
@@ -387,6 +387,15 @@ def _identifiers_of(resource: Json) -> list[Json]:
 def _identifiers(resource: Json) -> list[Identifier]:
     """A resource's identifiers that carry a value."""
     return [_identifier(i) for i in _identifiers_of(resource) if i.get("value")]
+
+
+def _named(reference: Json, where: str) -> str:
+    """A patient or insurer the response can name again: a literal reference, as sent. A logical one
+    (an identifier alone) or a display would leave the ClaimResponse naming nobody."""
+    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str) or not reference["reference"]:
+        raise Invalid("must be a literal reference (Patient/<id>, Organization/<id>, or a Bundle entry's fullUrl)",
+                      f"{where}.reference", "required")
+    return reference["reference"]
 
 
 def _identifier(ident: Json) -> Identifier:

@@ -28,6 +28,7 @@ RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationsh
 NPI = "http://hl7.org/fhir/sid/us-npi"
 LOINC = "http://loinc.org"  # PAS CommunicationRequest.payload.contentString: a LOINC attachment request code
 CLAIMBRIDGE_CASE = "urn:claimbridge:case"
+CLAIMBRIDGE_PARTNER = "urn:claimbridge:partner"  # + ":<partner id>": identifiers a partner sent without a system
 CLAIMBRIDGE_INFORMATION_REQUEST = "urn:claimbridge:information-request"  # CommunicationRequest.identifier
 
 # X12 1322 certification types (PAS certificationType)

@@ -70,7 +70,13 @@ class CaseRepository(Protocol):
         """The case these lookup keys (Case.lookup_keys) name best: see rules.best_match."""
 
     def find_all(self, partner_id: str, key: str) -> list[Case]:
-        """Every case found under this lookup key."""
+        """Every case found under this lookup key, newest first."""
+
+    def find_page(self, partner_id: str, key: str, limit: int, after: str | None = None) -> tuple[list[Case], bool]:
+        """Up to `limit` of them, from just after case `after`; and whether more follow."""
+
+    def count(self, partner_id: str, key: str) -> int:
+        """How many cases are found under this lookup key."""
 
 
 class CaseViews(Protocol):
@@ -363,6 +369,27 @@ def get_case(store: CaseRepository, partner_id: str, case_id: str) -> Case:
 
 def find_cases(store: CaseRepository, partner_id: str, key: str) -> list[Case]:
     return [c for c in store.find_all(partner_id, key) if c.partner_id == partner_id]
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    cases: list[Case]  # newest first
+    more: bool  # whether more cases follow the last of these
+    total: int | None  # every case the search finds, when asked for
+
+
+def search_cases(store: CaseRepository, partner_id: str, key: str, count: int, after: str | None = None,
+                 total: bool = True) -> SearchPage:
+    """A page of the partner's cases under a lookup key (`Claim/<id>`, a claim identifier): `count`
+    of them from just after case `after`; count 0 for the total alone."""
+    if count == 0:
+        return SearchPage([], False, store.count(partner_id, key))
+    page, more = store.find_page(partner_id, key, count, after)
+    found = [c for c in page if c.partner_id == partner_id]
+    if not total:
+        return SearchPage(found, more, None)
+    # A first page that holds every match is its own count; otherwise the lookup items are counted.
+    return SearchPage(found, more, len(found) if after is None and not more else store.count(partner_id, key))
 
 
 def inquire(store: CaseRepository, partner_id: str, member_keys: list[str], provider_ids: set[str]) -> list[Case]:

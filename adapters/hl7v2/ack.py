@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 DEFAULT_ENCODING = "^~\\&"
 GENERIC_VERSION = "2.5"
 # HL7 table 0357, message error condition codes
+MESSAGE_ACCEPTED = "0"
 SEGMENT_SEQUENCE_ERROR = "100"
 REQUIRED_FIELD_MISSING = "101"
 DATA_TYPE_ERROR = "102"
@@ -26,6 +27,7 @@ DUPLICATE_KEY_IDENTIFIER = "205"
 APPLICATION_RECORD_LOCKED = "206"
 APPLICATION_INTERNAL_ERROR = "207"
 ERROR_TEXT = {
+    "0": "Message accepted",
     "100": "Segment sequence error", "101": "Required field missing", "102": "Data type error",
     "200": "Unsupported message type",
     "201": "Unsupported event code", "202": "Unsupported processing id", "203": "Unsupported version id",
@@ -84,7 +86,7 @@ class Header:
 @dataclass(frozen=True)
 class Error:
     code: str  # table 0357
-    segment: str = "MSH"
+    segment: str = "MSH"  # "" for no location
     field: int | None = None
     severity: str = "E"
 
@@ -100,26 +102,37 @@ def wanted(condition: str, success: bool) -> bool:
 
 
 def acknowledgment(header: Header, code: str, error: Error | None = None, at: datetime | None = None,
-                   control_id: str | None = None) -> str:
-    """An ACK for `header`'s message: sender and receiver swapped, its version kept, MSA-2 = its MSH-10."""
+                   control_id: str | None = None, *, text: str = "") -> str:
+    """An ACK for `header`'s message: sender and receiver swapped, its version kept, MSA-2 = its MSH-10.
+    `text` (already escaped for the message's delimiters) goes in MSA-3 where the version has it;
+    from 2.7, which withdrew MSA-3, in ERR-8 (an informational ERR, code 0, when nothing was wrong)."""
     s, enc = header.field_sep, header.encoding
     comp, sub = enc[0], (enc[3] if len(enc) > 3 else "&")
     structure = f"{comp}ACK" if header.version_tuple >= (2, 3, 1) else ""
     msh = s.join([
         "MSH", enc, header.receiving_application, header.receiving_facility, header.sending_application,
-        header.sending_facility, (at or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S"), "",
+        header.sending_facility, timestamp(at), "",
         f"ACK{comp}{header.trigger}{structure}" if header.trigger else "ACK",
         control_id or new_control_id(), header.processing_id, header.version or GENERIC_VERSION,
     ])
-    segments = [msh, s.join(["MSA", code, header.control_id])]
+    in_msa = text and header.version_tuple < (2, 7)
+    segments = [msh, s.join(["MSA", code, header.control_id] + ([text] if in_msa else []))]
+    user_message = [] if in_msa or not text else ["", "", "", text]  # ERR-5..8
+    if error is None and user_message:
+        error = Error(MESSAGE_ACCEPTED, segment="", severity="I")
     if error is not None:
-        location = comp.join([error.segment, "1", str(error.field or "")])
+        location = comp.join([error.segment, "1", str(error.field or "")]) if error.segment else ""
         if header.version_tuple < (2, 5):  # ERR-1: location ^ code & text & table
             segments.append(s.join(["ERR", comp.join([location, sub.join([error.code, error.text, "HL70357"])])]))
         else:  # ERR-2 location, ERR-3 code, ERR-4 severity
             segments.append(s.join(["ERR", "", location, comp.join([error.code, error.text, "HL70357"]),
-                                    error.severity]))
+                                    error.severity, *user_message]))
     return "\r".join(segments) + "\r"
+
+
+def timestamp(at: datetime | None = None) -> str:
+    """MSH-7 / FHS-7 / BHS-7: to the second, with the UTC offset (+0000), as DTM allows."""
+    return (at or datetime.now(timezone.utc)).strftime("%Y%m%d%H%M%S%z")
 
 
 def new_control_id() -> str:
@@ -138,30 +151,39 @@ def generic_reject(error_code: str = SEGMENT_SEQUENCE_ERROR) -> str:
 
 
 def batch_envelope(inbound_header: list[str], acks: list[str]) -> str:
-    """The ACKs of a batch, wrapped as the batch came (FHS/BHS ... BTS/FTS); BHS-12 (FHS-12) names
-    the inbound batch's control id (BHS-11, FHS-11)."""
-    def reference(kind: str) -> str:
-        seg = next((s for s in inbound_header if s.startswith(kind)), "")
-        fields = seg.split(seg[3]) if len(seg) > 3 else []
-        return fields[10] if len(fields) > 10 else ""
+    """The ACKs of a batch, wrapped as the batch came (FHS/BHS ... BTS/FTS), in the batch's own
+    delimiters (FHS-1/2, BHS-1/2). Each header answers its inbound twin: sender and receiver swapped
+    (-3/-4 <-> -5/-6; our application is CLAIMBRIDGE where the sender named none), and -12 names the
+    inbound batch's control id (-11)."""
+    stamp = timestamp()
 
-    kinds = {seg[:3] for seg in inbound_header}
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
-    head = [f"FHS|^~\\&|CLAIMBRIDGE||||{stamp}||||{new_control_id()}|{reference('FHS')}"] if "FHS" in kinds else []
-    head.append(f"BHS|^~\\&|CLAIMBRIDGE||||{stamp}||||{new_control_id()}|{reference('BHS')}")
-    tail = [f"BTS|{len(acks)}"] + ([f"FTS|1"] if "FHS" in kinds else [])
-    return "\r".join(head) + "\r" + "".join(acks) + "\r".join(tail) + "\r"
+    def answering(kind: str) -> str | None:
+        seg = next((s for s in inbound_header if s.startswith(kind)), None)
+        if seg is None:
+            return None
+        sep = seg[3] if len(seg) > 3 else "|"
+        inbound = seg.split(sep) + [""] * 12  # padded: FHS-n is inbound[n-1], as MSH-1 is the separator
+        return sep.join([kind, inbound[1] or DEFAULT_ENCODING, inbound[4] or "CLAIMBRIDGE", inbound[5],
+                         inbound[2], inbound[3], stamp, "", "", "", new_control_id(), inbound[10]])
+
+    fhs, bhs = answering("FHS"), answering("BHS")
+    bhs = bhs or f"BHS|{DEFAULT_ENCODING}|CLAIMBRIDGE||||{stamp}||||{new_control_id()}"  # bare messages, enveloped
+    sep = bhs[3]
+    tail = [f"BTS{sep}{len(acks)}"] + ([f"FTS{fhs[3]}1"] if fhs else [])
+    return "\r".join(([fhs] if fhs else []) + [bhs]) + "\r" + "".join(acks) + "\r".join(tail) + "\r"
 
 
 COMMIT_CODE = {"AA": "CA", "AE": "CE", "AR": "CR"}
 
 
-def acknowledgments(header: Header, code: str, error: Error | None = None) -> list[str]:
+def acknowledgments(header: Header, code: str, error: Error | None = None, *, commit: str | None = None,
+                    text: str = "") -> list[str]:
     """What a message gets for an outcome (AA, AE or AR). Original mode: that one ACK. Enhanced
-    mode: the commit ACK per MSH-15, then the application ACK per MSH-16, the latter only for a
-    committed (accepted) message or when no commit ACK told the sender otherwise."""
+    mode: the commit ACK per MSH-15 (`commit`, else the code's twin: CA, CE, CR), then the
+    application ACK per MSH-16, the latter only for a committed (accepted) message or when no
+    commit ACK told the sender otherwise. `text`: see `acknowledgment`."""
     def build(c: str, e: Error | None) -> str:
-        return acknowledgment(header, c, e, control_id=replay_control_id(header, c))
+        return acknowledgment(header, c, e, control_id=replay_control_id(header, c), text=text)
 
     if not header.enhanced:
         return [build(code, error)]
@@ -169,7 +191,7 @@ def acknowledgments(header: Header, code: str, error: Error | None = None) -> li
     out = []
     commit_sent = wanted(header.accept_ack_type, committed)
     if commit_sent:
-        out.append(build(COMMIT_CODE[code], None if committed else error))
+        out.append(build(commit or COMMIT_CODE[code], None if committed else error))
     if (committed or not commit_sent) and wanted(header.application_ack_type, committed):
         out.append(build(code, error))
     return out

@@ -206,13 +206,15 @@ def test_information_request_in_a_pas_bundle_is_a_communicationrequest_entry_per
     assert [a.identifier[0].value for a in (coded, text)] == ["ir1-1", "ir1-2"]
 
 
-@pytest.mark.parametrize("render", [
-    pytest.param(lambda: claim_response(asking_case()), id="PAS case, GET ClaimResponse"),
+@pytest.mark.parametrize("render, patient", [
+    # the party's Bundle entry had an absolute fullUrl: a read names it by that, as the $submit answer did
+    pytest.param(lambda: claim_response(asking_case()), "http://provider.example/fhir/Patient/member-1",
+                 id="PAS case, GET ClaimResponse"),
     pytest.param(lambda: submit_response(f.asking(f.case(f.claim(use="claim", items=2)), f.information_request(
         f.wanted("History and physical", "34117-2"), f.wanted("Why conservative therapy was not tried"))), BASE),
-        id="bare Claim, $submit"),
+        "Patient/member-1", id="bare Claim, $submit"),
 ])
-def test_information_request_on_a_bare_claimresponse_is_contained(render):
+def test_information_request_on_a_bare_claimresponse_is_contained(render, patient):
     resp = parsed_response(render())
     assert [r.reference for r in resp.communicationRequest] == ["#case1-ir1-1", "#case1-ir1-2"]
     assert all(isinstance(c, CommunicationRequest) for c in resp.contained)
@@ -222,9 +224,9 @@ def test_information_request_on_a_bare_claimresponse_is_contained(render):
     assert [c.note[0].text for c in resp.contained] == ["History and physical",
                                                         "Why conservative therapy was not tried"]
     for ask in resp.contained:
-        assert ask.subject.reference == resp.patient.reference == "Patient/member-1"
-        assert ask.requester.reference == "Organization/insurer-1"
-        assert ask.sender.reference == "Organization/provider-1"
+        assert ask.subject.reference == resp.patient.reference == patient
+        assert ask.requester.reference == resp.insurer.reference
+        assert ask.sender.reference == resp.requestor.reference and ask.sender.reference.endswith("Organization/provider-1")
         assert ask.occurrenceDateTime == date(2026, 12, 7) and ask.status == "active"
     assert len(resp.item) == 2
 
@@ -267,3 +269,45 @@ def test_created_is_when_the_case_was_decided():
     decided_at = datetime(2026, 11, 25, 9, 30, tzinfo=f.T0.tzinfo)
     case = f.decided(f.case(), {1: f.determination("approved")}, decided_at=decided_at)
     assert parsed_response(claim_response(case)).created == decided_at
+
+
+# One rule for references, identifiers and instants (issue 9, item 7)
+
+
+def test_a_read_names_the_parties_as_the_submit_answer_did():
+    case = f.case()
+    answered = response_bundle(case, BASE)["entry"][0]["resource"]
+    read = claim_response(case)
+    for element in ("patient", "insurer", "requestor"):
+        assert read[element] == answered[element]
+        assert read[element]["reference"].startswith(f.BASE), element  # the entry's absolute fullUrl
+
+
+def test_parties_the_sender_gave_a_urn_are_named_as_sent_outside_the_bundle():
+    bundle = f.pas_bundle()
+    for entry in bundle["entry"]:
+        entry["fullUrl"] = f"urn:uuid:{entry['resource']['id']}-0000"
+    case = f.case(bundle)
+    assert claim_response(case)["patient"] == {"reference": "Patient/member-1"}
+    assert response_bundle(case, BASE)["entry"][0]["resource"]["patient"] == {"reference": "urn:uuid:member-1-0000"}
+
+
+def systemless_claim() -> dict:
+    return {**f.claim(), "identifier": [{"value": "CLM-9"}]}
+
+
+def test_identifiers_sent_without_a_system_get_the_partners_namespace():
+    bundle = f.pas_bundle(systemless_claim())
+    bundle["identifier"] = {"value": "BND-9"}
+    case = f.case(bundle)
+    resp = response_bundle(case, BASE)
+    partner_system = f"{codes.CLAIMBRIDGE_PARTNER}:{case.partner_id}"
+    assert resp["identifier"] == {"system": partner_system, "value": "BND-9"}
+    assert resp["entry"][0]["resource"]["identifier"] == [{"system": partner_system, "value": "CLM-9"}]
+    bare = claim_response(f.case(systemless_claim(), claim_ref=None))
+    assert bare["request"] == {"identifier": {"system": partner_system, "value": "CLM-9"}}
+
+
+def test_instants_are_written_in_utc_with_z():
+    resp = response_bundle(f.case(), BASE)
+    assert resp["timestamp"] == resp["entry"][0]["resource"]["created"] == "2026-11-23T12:00:00Z"

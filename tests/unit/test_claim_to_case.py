@@ -165,3 +165,14 @@ def test_related_identifier_without_system_is_looked_up_by_value():
     body = f.claim("CLM-2", related="CLM-1")
     del body["related"][0]["claim"]["identifier"]["system"]
     assert submission_from_fhir(body).related == ["CLM-1"]
+
+
+@pytest.mark.parametrize("element", ["patient", "insurer"])
+@pytest.mark.parametrize("sent", [
+    {"identifier": {"system": "urn:example:member", "value": "M-1"}},  # a logical reference
+    {"display": "somebody"},
+])
+def test_a_patient_or_insurer_the_response_could_not_name_is_refused(element, sent):
+    with pytest.raises(Invalid) as refused:
+        submission_from_fhir({**f.claim(), element: sent})  # a bare Claim (a PAS Bundle must hold them)
+    assert refused.value.expression == f"Claim.{element}.reference"

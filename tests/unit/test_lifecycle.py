@@ -443,7 +443,7 @@ def test_extensions_are_cumulative_up_to_what_the_rule_permits():
     assert once.due_at == datetime(2026, 12, 10, 12, 0, tzinfo=timezone.utc)
     assert once.extensions == [ClockExtension(days=10, reason="records", at=NOW, by=AS_PHYSICIAN,
                                               previous_due_at=datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))]
-    assert event.detail == {"due_at": "2026-12-10T12:00:00+00:00"} and event.reason == "records"
+    assert event.detail == {"due_at": "2026-12-10T12:00:00Z"} and event.reason == "records"
     twice, _ = extend(once, 4)
     assert twice.due_at == datetime(2026, 12, 14, 12, 0, tzinfo=timezone.utc)
     assert [e.days for e in twice.extensions] == [10, 4]
@@ -489,7 +489,7 @@ def test_raising_the_priority_recomputes_due_at_from_receipt():
     after, event = reprioritise(the_case, "expedited")
     assert after.priority is Priority.EXPEDITED
     assert after.due_at == datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)  # T0 + 72 h
-    assert event.detail == {"priority": "expedited", "due_at": "2026-11-26T12:00:00+00:00"}
+    assert event.detail == {"priority": "expedited", "due_at": "2026-11-26T12:00:00Z"}
 
 
 def test_a_priority_change_keeps_the_extensions():

@@ -373,7 +373,7 @@ def test_an_update_raising_the_priority_recomputes_due_at_from_receipt(env):
     assert event.model_dump() == {
         "at": at(2026, 11, 24, 12, 0), "type": "priority-changed",
         "actor": {"id": "p1", "role": Role.PARTNER, "npi": None}, "from_status": Status.RECEIVED, "to_status": Status.RECEIVED, "reason": "changed by the requester's update",
-        "detail": {"priority": Priority.EXPEDITED, "due_at": "2026-11-26T12:00:00+00:00"}}
+        "detail": {"priority": Priority.EXPEDITED, "due_at": "2026-11-26T12:00:00Z"}}
 
 
 def test_an_update_lowering_the_priority_records_the_reason(env):

@@ -249,7 +249,7 @@ def test_the_subscription_as_shown_hides_header_values():
 
 def test_handshake_is_a_history_bundle_with_a_handshake_status():
     bundle = handshake_bundle(parse(f.subscription()), BASE)
-    assert (bundle["resourceType"], bundle["type"], bundle["timestamp"]) == ("Bundle", "history", "2026-11-23T12:00:00+00:00")
+    assert (bundle["resourceType"], bundle["type"], bundle["timestamp"]) == ("Bundle", "history", "2026-11-23T12:00:00Z")
     [entry] = bundle["entry"]
     status = entry["resource"]
     assert status["resourceType"] == "Parameters" and status["meta"]["profile"] == [STATUS_PROFILE]
@@ -287,7 +287,7 @@ def test_notification_has_the_shape_of_the_pas_example(corpus_json):
     ours = notification_bundle(active(), 3, response_bundle(case, BASE), BASE)
 
     assert ours["type"] == example["type"] == "history"
-    assert ours["timestamp"] == "2026-11-23T12:00:00+00:00"  # the determination's
+    assert ours["timestamp"] == "2026-11-23T12:00:00Z"  # the determination's
     assert len(ours["entry"]) == len(example["entry"]) == 2
     for mine, theirs, base in zip(ours["entry"], example["entry"], (BASE, "http://example.org")):
         assert set(mine) == set(theirs) == {"fullUrl", "resource", "request", "response"}
@@ -329,7 +329,7 @@ def test_notification_timestamp_may_be_given():
     at = datetime(2026, 12, 1, 8, 30, 15, 123456, tzinfo=timezone.utc)
     bundle = notification_bundle(active(), 1, response_bundle(decided_case(), BASE), BASE, at=at)
     event = {p["name"]: p for p in parameters(bundle["entry"][0]["resource"])["notification-event"]["part"]}
-    assert bundle["timestamp"] == event["timestamp"]["valueInstant"] == "2026-12-01T08:30:15+00:00"
+    assert bundle["timestamp"] == event["timestamp"]["valueInstant"] == "2026-12-01T08:30:15Z"
 
 
 def test_the_bundles_and_the_subscription_validate(tmp_path):
