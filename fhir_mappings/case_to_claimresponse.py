@@ -8,6 +8,7 @@ CommunicationRequests asking for what the case's open information requests still
 | claim_type, use                            | type, use                                                          |
 | patient_ref, insurer_ref                   | patient, insurer: the entry's fullUrl when the sender gave an      |
 |                                            |   http(s) one (in a Bundle and in a read alike), else as sent      |
+| logical_refs                               | patient, insurer sent by identifier: as sent                       |
 | providers[role=requesting]                 | requestor                                                          |
 | claim_ref / claim_ids[0]                   | request                                                            |
 | status / determinations                    | outcome (queued until reviewed for a bare Claim)                   |
@@ -53,7 +54,7 @@ from review.model import Case, Decision, Determination, InformationRequest, Item
 from . import codes
 
 Json = dict[str, Any]
-Referrer = Callable[[str | None], Json]
+Referrer = Callable[[str], Json]
 
 # X12 306 (HCR01) review action codes
 REVIEW_ACTION = {
@@ -94,9 +95,9 @@ def claim_response(case: Case, references: dict[str, str] | None = None) -> Json
         "status": "active",
         "type": {"coding": [_json(case.claim_type)]} if case.claim_type else {"text": "unknown"},
         "use": case.use,
-        "patient": ref(case.patient_ref),
+        "patient": ref(case.patient_ref) if case.patient_ref else case.logical_refs.get("patient", {}),
         "created": instant(case.decided_at or case.received_at),
-        "insurer": ref(case.insurer_ref),
+        "insurer": ref(case.insurer_ref) if case.insurer_ref else case.logical_refs.get("insurer", {}),
         **({"requestor": ref(requestor)} if requestor else {}),
         "request": ref(case.claim_ref) if case.claim_ref else {"identifier": _identifier(case.claim_ids[0], case)},
         "outcome": outcome,
@@ -172,13 +173,17 @@ def searchset(cases: list[Case], base_url: str, query: dict[str, str], next_quer
     return bundle
 
 
-def inquiry_response(cases: list[Case], base_url: str) -> Json:
-    """PAS Inquiry Response Bundle: a ClaimResponse per matching case (newest first), then what they
-    reference (CommunicationRequests, parties)."""
+def inquiry_response(cases: list[Case], base_url: str, identifier: Json | None = None) -> Json:
+    """PAS Inquiry Response Bundle: the inquiry's identifier, a ClaimResponse per matching case (newest
+    first) claiming the inquiry response profile, then what they reference (CommunicationRequests, parties)."""
     bundles = [response_bundle(c, base_url) for c in cases]
     others = {e["fullUrl"]: e for b in bundles for e in b["entry"][1:]}
+    answers = [{**b["entry"][0], "resource": {**b["entry"][0]["resource"],
+                                              "meta": {"profile": [codes.PAS_CLAIM_INQUIRY_RESPONSE]}}}
+               for b in bundles]
     return {**bundles[0], "meta": {"profile": [codes.PAS_INQUIRY_RESPONSE_BUNDLE]},
-            "entry": [b["entry"][0] for b in bundles] + list(others.values())}
+            **({"identifier": identifier} if identifier else {}),
+            "entry": answers + list(others.values())}
 
 
 def _outcome(case: Case) -> str:
@@ -295,7 +300,7 @@ def _identifier(identifier, case: Case) -> Json:
 
 def _referrer(references: dict[str, str]) -> Referrer:
     def ref(reference: str | None) -> Json:
-        return {"reference": references.get(reference, reference)} if reference else {"display": "unknown"}
+        return {"reference": references.get(reference, reference)}
     return ref
 
 

@@ -28,7 +28,7 @@ import base64
 import binascii
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
@@ -58,13 +58,14 @@ def submission_from_request(body: Json, source: str = "fhir", appeal: bool = Fal
                             intent: Intent | None = None) -> Submission:
     """Map a request already known to be valid R4. Another wire format may say what FHIR cannot:
     `appeal` (HL7 EHC^E04), `intent` (RQA^I10 resubmit) and the content hash that tells its replays."""
-    claim, refs, where = _claim_in(body)
-    bundle = body if body["resourceType"] == "Bundle" else None
+    request, root = _unwrapped(body)
+    claim, refs, where = _claim_in(request, root)
+    bundle = request if request["resourceType"] == "Bundle" else None
     if bundle is not None:
         if bundle.get("type") != "collection":
-            raise Invalid("a PAS request Bundle is a collection", "Bundle.type", "invalid")
+            raise Invalid("a PAS request Bundle is a collection", f"{root}.type", "invalid")
         if not bundle.get("identifier", {}).get("value"):
-            raise Invalid("a PAS request Bundle needs an identifier", "Bundle.identifier", "required")
+            raise Invalid("a PAS request Bundle needs an identifier", f"{root}.identifier", "required")
         for element in ("patient", "insurer"):
             if refs.get(claim.get(element)) is None:
                 raise Invalid("the Bundle must include the resource this names", f"{where}.{element}", "required")
@@ -83,20 +84,27 @@ def _case_expression(err: ValidationError, where: str) -> str:
 
 
 def claim_of(body: Any) -> tuple[Json, References, str]:
-    """The Claim a request carries: the first Bundle entry, the Parameters' resource, or the Claim itself."""
+    """The Claim a request carries: the first Bundle entry, the Parameters' resource (a Claim, or a
+    Bundle as PAS's OperationDefinitions type it), or the Claim itself."""
     validate(body, REQUEST_TYPES)
-    return _claim_in(body)
+    return _claim_in(*_unwrapped(body))
 
 
-def _claim_in(body: Json) -> tuple[Json, References, str]:
-    rtype = body["resourceType"]
-    if rtype == "Bundle":
-        refs = References.of(body)
-        claim, where = _first_claim(body)
-        return claim, refs, where
-    if rtype == "Parameters":
-        return _unwrap_parameters(body), References({}), "Parameters.parameter.resource"
-    return body, References({}), "Claim"
+def _unwrapped(body: Json) -> tuple[Json, str]:
+    """The request a Parameters carries in its `resource` parameter, with the path that names it."""
+    if body["resourceType"] != "Parameters":
+        return body, body["resourceType"]
+    for n, p in enumerate(body.get("parameter") or []):
+        if p.get("name") == "resource" and (p.get("resource") or {}).get("resourceType") in ("Claim", "Bundle"):
+            return p["resource"], f"Parameters.parameter[{n}].resource"
+    raise Invalid("Parameters must carry a Claim or a PAS request Bundle in parameter 'resource'",
+                  "Parameters.parameter", "required")
+
+
+def _claim_in(request: Json, root: str) -> tuple[Json, References, str]:
+    if request["resourceType"] == "Bundle":
+        return _first_claim(request, root), References.of(request), f"{root}.entry[0].resource"
+    return request, References({}), root
 
 
 class References:
@@ -128,18 +136,11 @@ class References:
         return (self.entry(ref) or {}).get("resource")
 
 
-def _first_claim(bundle: Json) -> tuple[Json, str]:
+def _first_claim(bundle: Json, root: str) -> Json:
     entries = bundle.get("entry") or []
     if not entries or (entries[0].get("resource") or {}).get("resourceType") != "Claim":
-        raise Invalid("the first entry of the Bundle must be the Claim", "Bundle.entry[0].resource", "required")
-    return entries[0]["resource"], "Bundle.entry[0].resource"
-
-
-def _unwrap_parameters(params: Json) -> Json:
-    for p in params.get("parameter", []):
-        if (p.get("resource") or {}).get("resourceType") == "Claim":
-            return p["resource"]
-    raise Invalid("Parameters must carry the Claim in parameter 'resource'", "Parameters.parameter", "required")
+        raise Invalid("the first entry of the Bundle must be the Claim", f"{root}.entry[0].resource", "required")
+    return entries[0]["resource"]
 
 
 def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, source: str,
@@ -188,14 +189,16 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         claim_type=_code(claim.get("type")),
         response_shape="pas-bundle" if bundle else "claimresponse",
         member=_member(refs.get(claim.get("patient")), _focal_coverage(claim, refs)),
-        patient_ref=_named(claim["patient"], f"{where}.patient"),
-        insurer_ref=_named(claim["insurer"], f"{where}.insurer"),
+        patient_ref=claim["patient"].get("reference"),
+        insurer_ref=claim["insurer"].get("reference"),
+        logical_refs={e: _logical(claim[e]) for e in ("patient", "insurer") if not claim[e].get("reference")},
         providers=_providers(claim, refs, where),
         diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
         items=[_item(item, f"{where}.item[{n}]") for n, item in enumerate(items)],
         parties=_parties(claim, refs) if bundle else [],
     )
-    key, key_where = (draft.submission_id, "Bundle.identifier") if bundle else (claim_ids[0], f"{where}.identifier")
+    key, key_where = (draft.submission_id, f"{where.removesuffix('.entry[0].resource')}.identifier") if bundle \
+        else (claim_ids[0], f"{where}.identifier")
     return Submission(
         key=key,
         key_expression=key_where,
@@ -389,13 +392,9 @@ def _identifiers(resource: Json) -> list[Identifier]:
     return [_identifier(i) for i in _identifiers_of(resource) if i.get("value")]
 
 
-def _named(reference: Json, where: str) -> str:
-    """A patient or insurer the response can name again: a literal reference, as sent. A logical one
-    (an identifier alone) or a display would leave the ClaimResponse naming nobody."""
-    if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str) or not reference["reference"]:
-        raise Invalid("must be a literal reference (Patient/<id>, Organization/<id>, or a Bundle entry's fullUrl)",
-                      f"{where}.reference", "required")
-    return reference["reference"]
+def _logical(reference: Json) -> Json:
+    """A reference by identifier (and display) alone, kept as sent so that the response names the same party."""
+    return {k: reference[k] for k in ("type", "identifier", "display") if k in reference}
 
 
 def _identifier(ident: Json) -> Identifier:
@@ -409,7 +408,13 @@ def _code(concept: Json | None) -> Code | None:
     return Code(system=coding.get("system"), code=coding["code"], display=coding.get("display"))
 
 
-def inquiry_keys(body: Any) -> tuple[list[str], set[str]]:
+class Inquiry(NamedTuple):
+    member_keys: list[str]
+    provider_ids: set[str]
+    identifier: Json | None  # the inquiry Bundle's, which its answer echoes
+
+
+def inquiry_of(body: Any) -> Inquiry:
     """A PAS Inquiry: the member lookup keys and provider NPIs to match cases on."""
     claim, refs, where = claim_of(body)
     member = _member(refs.get(claim.get("patient")), _focal_coverage(claim, refs))
@@ -418,4 +423,5 @@ def inquiry_keys(body: Any) -> tuple[list[str], set[str]]:
     npis = {p.npi for p in _providers(claim, refs, where) if p.npi}
     if not npis:
         raise Invalid("the inquiry must identify the provider by NPI", f"{where}.provider", "required")
-    return member.lookup_keys, npis
+    bundle = _unwrapped(body)[0]
+    return Inquiry(member.lookup_keys, npis, bundle.get("identifier") if bundle["resourceType"] == "Bundle" else None)

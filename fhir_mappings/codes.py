@@ -4,6 +4,7 @@ PAS = "http://hl7.org/fhir/us/davinci-pas/StructureDefinition/"
 PAS_CLAIMRESPONSE = PAS + "profile-claimresponse"
 PAS_RESPONSE_BUNDLE = PAS + "profile-pas-response-bundle"
 PAS_INQUIRY_RESPONSE_BUNDLE = PAS + "profile-pas-inquiry-response-bundle"
+PAS_CLAIM_INQUIRY_RESPONSE = PAS + "profile-claiminquiryresponse"
 PAS_COMMUNICATION_REQUEST = PAS + "profile-communicationrequest"
 
 EXT_CERTIFICATION_TYPE = PAS + "extension-certificationType"

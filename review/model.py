@@ -276,6 +276,8 @@ class CaseDraft(BaseModel):
     line_of_business: str | None = None  # where the message names one unambiguously; else the partner's
     # Resources the PAS response Bundle must carry (Patient, insurer, requestor), kept as sent.
     parties: list[dict[str, Any]] = []
+    # patient or insurer named by identifier rather than by reference: the Reference as sent
+    logical_refs: dict[str, dict[str, Any]] = {}
 
     @property
     def lookup_keys(self) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from fhir_mappings.case_to_claimresponse import inquiry_response, submit_response
-from fhir_mappings.claim_to_case import inquiry_keys, submission_from_fhir
+from fhir_mappings.claim_to_case import inquiry_of, submission_from_fhir
 from functions import http
 from functions.bootstrap import services
 from review import services as cases
@@ -33,6 +33,6 @@ def submit():
 
 
 def inquire():
-    member_keys, provider_ids = inquiry_keys(http.json_body(router))
-    matches = cases.inquire(services().store, http.partner_id(router), member_keys, provider_ids)
-    return http.fhir(200, inquiry_response(matches, http.base_url(router)))
+    inquiry = inquiry_of(http.json_body(router))
+    matches = cases.inquire(services().store, http.partner_id(router), inquiry.member_keys, inquiry.provider_ids)
+    return http.fhir(200, inquiry_response(matches, http.base_url(router), inquiry.identifier))

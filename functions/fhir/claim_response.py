@@ -58,6 +58,8 @@ class Search:
 
 def _search(params: dict[str, str], prefer: str, partner: str) -> Search:
     handling = _handling(prefer)
+    if handling != "lenient":
+        _refuse_unused(params, [p for p in params if p in SEARCH_BY or p.startswith("_")])
     by = [p for p in SEARCH_BY if p in params]
     if not by:
         raise Invalid("search by request or identifier", "request", "required")
@@ -75,11 +77,15 @@ def _search(params: dict[str, str], prefer: str, partner: str) -> Search:
     used |= {"_format": params["_format"]} if "_format" in params else {}  # answered by the format layer
     after = _after(params[PAGE_TOKEN], partner, key) if PAGE_TOKEN in params and count else None
     used |= {PAGE_TOKEN: params[PAGE_TOKEN]} if after else {}
-    for unused in [p for p in params if p not in used]:
-        if handling == "strict" or (handling is None and not unused.startswith("_")):
-            raise Invalid(f"this search does not use the parameter; supported: {', '.join(SEARCH_BY)}, _count, "
-                          "_summary=count, _total", unused, "not-supported")
+    if handling == "strict":
+        _refuse_unused(params, used)
     return Search(key, count, after, total != "none" or summary == "count", used)
+
+
+def _refuse_unused(params: dict[str, str], used) -> None:
+    for unused in [p for p in params if p not in used]:
+        raise Invalid(f"this search does not use the parameter; supported: {', '.join(SEARCH_BY)}, _count, "
+                      "_summary=count, _total", unused, "not-supported")
 
 
 def _handling(prefer: str) -> str | None:
@@ -93,9 +99,13 @@ def _handling(prefer: str) -> str | None:
 
 def _count(params: dict[str, str]) -> int:
     raw = params.get("_count", str(DEFAULT_COUNT))
-    if not raw.isdigit():
+    try:
+        count = int(raw) if raw.isascii() and raw.isdigit() else -1
+    except ValueError:  # thousands of digits
+        count = -1
+    if count < 0:
         raise StructureError("_count must be a whole number, 0 or more", "_count", "invalid")
-    return min(int(raw), MAX_COUNT)  # FHIR lets a server return fewer than asked for
+    return min(count, MAX_COUNT)  # FHIR lets a server return fewer than asked for
 
 
 def _one_of(params: dict[str, str], name: str, allowed: tuple[str, ...]) -> str | None:

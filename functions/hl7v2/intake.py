@@ -2,7 +2,11 @@
 
 The one ingest path behind all three transports: the HTTP function, the MLLP listener (local stack
 and the Fargate front service) and the batch-file function. A message is acknowledged AA/CA only
-after its case is durably written; what cannot be written gets AE/CE and is not taken in.
+after its case is durably written; what cannot be written gets AR/CE and is not taken in.
+
+A message whose MSH-11 is T (training) or D (debugging) goes the same way, through every check a
+production (P) message meets, but against a store and archive that read as the real ones and keep
+nothing: it is acknowledged as P would be, with "validated only" in its AA, and never becomes a case.
 """
 from __future__ import annotations
 
@@ -14,13 +18,15 @@ from functions.observability import logger
 from adapters.hl7v2 import ack, wire
 from adapters.hl7v2.ack import Error, Header
 from adapters.hl7v2.message import V2Message
+from adapters.hl7v2.responses import Delimiters
 from fhir_mappings.claim_to_case import submission_from_fhir
 from fhir_mappings.validation import StructureError
 from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, request_bundle
 from functions.bootstrap import services
 from review import services as cases
 from review.errors import Conflict, DomainError, KeyReused, NoItems, StaleVersion, UnknownRelated
-from review.model import Intent
+from review.model import Case, Intent, RawPayload, Submission
+from review.services import CaseRepository, DuplicateSubmission, SubmissionRecord
 
 
 CONTENT_TYPE = wire.CONTENT_TYPE
@@ -31,8 +37,10 @@ KNOWN_TYPES = frozenset(t for t, _ in MESSAGES)
 class Refusal(Exception):
     """An outcome other than acceptance, with the ERR it carries."""
 
-    code: str  # AR (rejected: not ours to process) or AE (processing failed)
+    code: str  # AE: the message's content is in error; AR: it cannot be processed (not ours, or a system error)
     error: Error
+    commit: str | None = None  # the commit ACK (enhanced mode) when not the code's twin: a system error's AR is CE
+    text: str = ""  # safe to show (no PHI, no input values): why, in words
 
 
 def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool = False) -> list[bytes]:
@@ -66,18 +74,78 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
         sub = submission_from_fhir(bundle, source="hl7v2", appeal=event.appeal, sha256=content_hash(text),
                                    intent=Intent.RESUBMIT if event.resubmit else None)
         svc = services()
-        case = cases.submit(svc.store, svc.archive, svc.clock, partner_id, svc.partners().policy(partner_id), sub,
+        production = header.processing_id[:1] == "P"
+        store, archive = (svc.store, svc.archive) if production else (Unkept(svc.store), UNARCHIVED)
+        case = cases.submit(store, archive, svc.clock, partner_id, svc.partners().policy(partner_id), sub,
                             payload, CONTENT_TYPE)
-        logger.info("hl7 message accepted", extra={"case_id": case.id, "event": f"{header.message_type}^{header.trigger}"})
+        kind = f"{header.message_type}^{header.trigger}"
+        if not production:
+            logger.info("hl7 message validated only", extra={"processing_id": header.processing_id[:1], "event": kind})
+            return ack.acknowledgments(header, "AA", text=_text(header, VALIDATED_ONLY[header.processing_id[:1]]))
+        logger.info("hl7 message accepted", extra={"case_id": case.id, "event": kind})
         return ack.acknowledgments(header, "AA")
     except Refusal as refusal:
-        return ack.acknowledgments(header, refusal.code, refusal.error)
+        return refused(header, refusal)
     except DomainError as err:
-        refusal = refusal_for(err, event, bundle)
-        return ack.acknowledgments(header, refusal.code, refusal.error)
-    except Exception as err:  # the store or archive failed: nothing was taken in
+        return refused(header, refusal_for(err, event, bundle))
+    except Exception as err:  # the store or archive failed: nothing was taken in; a resend will do
         logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
-        return ack.acknowledgments(header, "AE", Error(ack.APPLICATION_INTERNAL_ERROR))
+        return refused(header, Refusal("AR", Error(ack.APPLICATION_INTERNAL_ERROR), commit="CE"))
+
+
+VALIDATED_ONLY = {
+    "T": "Validated only: processing ID T (training), no case created",
+    "D": "Validated only: processing ID D (debugging), no case created",
+}
+
+
+def refused(header: Header, refusal: Refusal) -> list[str]:
+    return ack.acknowledgments(header, refusal.code, refusal.error, commit=refusal.commit,
+                               text=_text(header, refusal.text))
+
+
+def _text(header: Header, text: str) -> str:
+    """Our words as an HL7 value in the message's own delimiters."""
+    return Delimiters.of(header).text(text) if text else ""
+
+
+@dataclass(frozen=True)
+class Unkept:
+    """The store as a T or D message sees it: read as it is, written nowhere. A new request meets
+    the same duplicate check the store's conditional write makes; nothing else is kept."""
+
+    store: CaseRepository
+
+    def get(self, case_id: str) -> Case | None:
+        return self.store.get(case_id)
+
+    def find_submission(self, partner_id: str, key: str) -> SubmissionRecord | None:
+        return self.store.find_submission(partner_id, key)
+
+    def find_latest(self, partner_id: str, keys: list[str], kind: str) -> Case | None:
+        return self.store.find_latest(partner_id, keys, kind)
+
+    def find_all(self, partner_id: str, key: str) -> list[Case]:
+        return self.store.find_all(partner_id, key)
+
+    def create(self, case: Case, submission: Submission, event: object) -> None:
+        if (record := self.store.find_submission(case.partner_id, submission.key.key)) is not None:
+            raise DuplicateSubmission(record)
+
+    def replace(self, case: Case, expected_version: int, events: list, submission: Submission | None = None,
+                outbox: list = ()) -> None:
+        pass
+
+
+class _Unarchived:
+    """The archive as a T or D message sees it: the pointer a payload would get, nothing stored."""
+
+    def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload:
+        digest = hashlib.sha256(body).hexdigest()
+        return RawPayload(key=f"unarchived/{digest}", sha256=digest, content_type=content_type, size=len(body))
+
+
+UNARCHIVED = _Unarchived()
 
 
 def content_hash(text: str) -> str:
@@ -125,15 +193,17 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
 
 
 def refusal_for(err: DomainError, event: Event | None, bundle: dict) -> Refusal:
-    """Domain errors as acknowledgment codes: the one place they are decided for HL7."""
+    """Domain errors as acknowledgment codes: the one place they are decided for HL7. AE where the
+    message's content is in error (resending it unchanged cannot help); AR where it could not be
+    processed for a reason outside its content (HL7 v2: system down, a lock; a resend will do)."""
     if isinstance(err, StructureError):  # the message made FHIR the FHIR door would refuse
         return Refusal("AE", Error(ack.DATA_TYPE_ERROR, segment_of(bundle, err.expression)))
-    if isinstance(err, StaleVersion):
-        return Refusal("AE", Error(ack.APPLICATION_RECORD_LOCKED))  # a concurrent change: a resend will do
+    if isinstance(err, StaleVersion):  # a concurrent change to the same case won the race
+        return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED), commit="CE")
     if isinstance(err, KeyReused):
-        return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
-    if isinstance(err, Conflict):
-        return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED))  # the case is closed to this change
+        return Refusal("AE", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
+    if isinstance(err, Conflict):  # the case is closed to this change: the message asks what cannot be
+        return Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR), text=err.message)
     if isinstance(err, UnknownRelated):
         segment, field = event.key if event else ("MSH", None)
         return Refusal("AE", Error(ack.UNKNOWN_KEY_IDENTIFIER, segment, field))

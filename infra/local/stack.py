@@ -171,10 +171,8 @@ class Gateway:
         multi_query: dict[str, list[str]] = {}
         for k, v in pairs:
             multi_query.setdefault(k, []).append(v)
-        try:
-            text, encoded = (body.decode("utf-8") if body else None), False
-        except UnicodeDecodeError:
-            text, encoded = base64.b64encode(body).decode(), True
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+        text, encoded = proxy_body(body, content_type, self.topology.binary_media_types)
         return {
             "resource": route.path,
             "path": path,
@@ -194,6 +192,21 @@ class Gateway:
             "body": text,
             "isBase64Encoded": encoded,
         }
+
+
+def proxy_body(body: bytes, content_type: str, binary_media_types: tuple[str, ...]) -> tuple[str | None, bool]:
+    """The body as API Gateway hands it to a REST API's Lambda proxy integration, and whether it is
+    base64-encoded: base64 when the request's media type (parameters such as charset aside) is one of
+    the API's binary media types (exactly, or by a `type/*` or `*/*` entry); otherwise as UTF-8 text,
+    in which bytes that are not UTF-8 are replaced, as they are on AWS. So what a missing entry in
+    template.yaml would mangle on AWS is mangled here too."""
+    if not body:
+        return None, False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    kind = media_type.split("/", 1)[0]
+    if any(t in (media_type, "*/*", f"{kind}/*") for t in binary_media_types):
+        return base64.b64encode(body).decode(), True
+    return body.decode("utf-8", "replace"), False
 
 
 def _outcome(status: int, code: str, diagnostics: str) -> tuple[int, dict[str, str], bytes]:

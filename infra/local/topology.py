@@ -170,6 +170,12 @@ class Topology:
             return "token"
         raise ValueError(f"authorizer {name} is neither a user pool nor a Lambda authorizer")
 
+    @property
+    def binary_media_types(self) -> tuple[str, ...]:
+        """The API's BinaryMediaTypes (`~1`, SAM's escape for `/`, unescaped): request bodies of these
+        types reach the function base64-encoded, byte for byte."""
+        return tuple(t.replace("~1", "/").lower() for t in self._api().get("BinaryMediaTypes", []))
+
     def gateway_response(self, kind: str) -> tuple[int, dict[str, str], str]:
         spec = self._api()["GatewayResponses"][kind]
         headers = {k: v.strip("'") for k, v in spec.get("ResponseParameters", {}).get("Headers", {}).items()}

@@ -311,3 +311,10 @@ def test_identifiers_sent_without_a_system_get_the_partners_namespace():
 def test_instants_are_written_in_utc_with_z():
     resp = response_bundle(f.case(), BASE)
     assert resp["timestamp"] == resp["entry"][0]["resource"]["created"] == "2026-11-23T12:00:00Z"
+
+
+def test_an_insurer_named_by_identifier_is_named_so_in_the_response():
+    sent = {"identifier": {"system": "http://www.bindb.com/bin", "value": "123456"}, "display": "Humana Inc."}
+    resp = claim_response(f.case({**f.claim(), "insurer": sent}))
+    assert resp["insurer"] == sent and resp["patient"] == {"reference": "Patient/member-1"}
+    parsed_response(resp)

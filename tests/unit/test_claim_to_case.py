@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fhir_mappings.claim_to_case import inquiry_keys, submission_from_fhir
+from fhir_mappings.claim_to_case import inquiry_of, submission_from_fhir
 from fhir_mappings.validation import StructureError
 from review.errors import Invalid
 from review.model import Intent, Kind, Priority
@@ -122,7 +122,8 @@ def test_bundle_without_identifier_is_refused():
 
 
 def test_inquiry_keys_member_and_provider():
-    keys, npis = inquiry_keys(f.pas_bundle())
+    keys, npis, identifier = inquiry_of(f.pas_bundle())
+    assert identifier == {"system": "urn:example:submissions", "value": "BND-1"}
     assert "member:urn:example:member|M-1" in keys and "subscriber:M-1" in keys
     assert npis == {"1234567893"}
 
@@ -167,12 +168,8 @@ def test_related_identifier_without_system_is_looked_up_by_value():
     assert submission_from_fhir(body).related == ["CLM-1"]
 
 
-@pytest.mark.parametrize("element", ["patient", "insurer"])
-@pytest.mark.parametrize("sent", [
-    {"identifier": {"system": "urn:example:member", "value": "M-1"}},  # a logical reference
-    {"display": "somebody"},
-])
-def test_a_patient_or_insurer_the_response_could_not_name_is_refused(element, sent):
-    with pytest.raises(Invalid) as refused:
-        submission_from_fhir({**f.claim(), element: sent})  # a bare Claim (a PAS Bundle must hold them)
-    assert refused.value.expression == f"Claim.{element}.reference"
+def test_a_patient_or_insurer_named_by_identifier_is_answered_as_named():
+    sent = {"identifier": {"system": "http://www.bindb.com/bin", "value": "123456"}, "display": "Humana Inc."}
+    draft = submission_from_fhir({**f.claim(), "insurer": sent}).draft
+    assert draft.insurer_ref is None and draft.logical_refs == {"insurer": sent}
+    assert draft.patient_ref == "Patient/member-1" and "patient" not in draft.logical_refs

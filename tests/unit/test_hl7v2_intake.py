@@ -118,15 +118,17 @@ def test_enhanced_mode_on_rejection(store, accept, app, expected):
     assert [seg(a, "MSA")[1] for a in answers] == expected
 
 
-def test_store_failure_is_ae_then_nothing_is_lost_on_resend(store, monkeypatch):
+def test_store_failure_is_ar_then_nothing_is_lost_on_resend(store, monkeypatch):
+    """HL7 v2: AR for a failure unrelated to the message's content (system down); enhanced mode
+    answers CE (not committed), not CR, which is for a type, version or processing id refused."""
     real = store.create
 
     def broken(*args, **kwargs):
         raise ConnectionError("DynamoDB unreachable")
     monkeypatch.setattr(store, "create", broken)
     [ack] = send(h.rqa())
-    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[3].startswith("207") and not store.cases
-    assert send(h.rqa(ack="AL", app_ack="AL")) and [seg(a, "MSA")[1] for a in send(h.rqa(ack="AL", app_ack="AL"))] == ["CE"]
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("207") and not store.cases
+    assert [seg(a, "MSA")[1] for a in send(h.rqa(ack="AL", app_ack="AL"))] == ["CE"]
     monkeypatch.setattr(store, "create", real)
     [ack] = send(h.rqa())
     assert seg(ack, "MSA")[1] == "AA" and len(store.cases) == 1
@@ -139,10 +141,10 @@ def test_duplicate_gets_the_same_acknowledgment_and_no_second_case(store):
     assert len(store.cases) == 1
 
 
-def test_control_id_reused_for_other_content_is_rejected(store):
+def test_control_id_reused_for_other_content_is_an_error_in_the_content(store):
     send(h.rqa(control_id="SAME"))
     [ack] = send(h.rqa(control_id="SAME", ref="other"))
-    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("205") and len(store.cases) == 1
+    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[3].startswith("205") and len(store.cases) == 1
 
 
 def test_partner_is_decided_by_the_registry(store):
@@ -312,19 +314,19 @@ def test_any_msh7_precision_is_accepted(store, stamp):
     assert seg(ack, "MSA")[1] == "AA"
 
 
-def test_archive_or_update_failure_is_ae_and_takes_nothing_in(store, monkeypatch):
+def test_archive_or_update_failure_is_ar_and_takes_nothing_in(store, monkeypatch):
     def broken(*args, **kwargs):
         raise TimeoutError("S3 slow")
     put = store.archive.put
     monkeypatch.setattr(store.archive, "put", broken)
     [ack] = send(h.rqa())
-    assert seg(ack, "MSA")[1] == "AE" and not store.cases
+    assert seg(ack, "MSA")[1] == "AR" and not store.cases
     monkeypatch.setattr(store.archive, "put", put)
     send(h.rqa())
     [case] = store.cases.values()
     monkeypatch.setattr(store, "replace", lambda *a, **k: (_ for _ in ()).throw(ConnectionError("down")))
     [ack] = send(h.rqa("I11"))
-    assert seg(ack, "MSA")[1] == "AE" and store.cases[case.id].status is Status.RECEIVED
+    assert seg(ack, "MSA")[1] == "AR" and store.cases[case.id].status is Status.RECEIVED
 
 
 # found by tests/unit/test_fuzz_hl7.py
