@@ -213,3 +213,36 @@ def test_one_partner_sending_the_corpus_in_order(api, reviewer, corpus_json, fre
     body["identifier"]["value"] = "A12345-UPDATE"
     assert client.submit(body).json()["entry"][0]["resource"]["id"] == homecare
     assert reviewer().get(f"/cases/{medical}").json()["case"]["version"] == 1
+
+
+def resource_parameter(bundle: dict) -> dict:
+    """PAS's OperationDefinitions type $submit's and $inquire's `resource` parameter as a Bundle."""
+    return {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bundle}]}
+
+
+def test_submit_takes_a_pas_bundle_in_parameters(api, corpus_json, fresh_partner):
+    client = api(fresh_partner)
+    bundle = corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json")
+    resp = client.submit(resource_parameter(bundle))
+    assert resp.status_code == 200, resp.text
+    answered = resp.json()
+    assert answered["resourceType"] == "Bundle" and answered["identifier"] == bundle["identifier"]
+    assert answered["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
+    assert client.submit(bundle).json()["entry"][0]["resource"]["id"] == answered["entry"][0]["resource"]["id"]
+    bundle["type"] = "transaction"
+    outcome(client.submit(resource_parameter({**bundle, "identifier": {"value": "X-2"}})), 422, "invalid",
+            "Parameters.parameter[0].resource.type")
+
+
+def test_an_inquiry_answer_echoes_the_inquiry_and_claims_the_inquiry_response_profile(api, corpus_json, fresh_partner):
+    client = api(fresh_partner)
+    client.submit(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json"))
+    inquiry = corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json")
+    for body in (inquiry, resource_parameter(inquiry)):
+        resp = client.submit(body, operation="$inquire")
+        assert resp.status_code == 200, resp.text
+        answer = resp.json()
+        assert answer["identifier"] == inquiry["identifier"]  # PAS's own example echoes 5269367
+        assert answer["meta"]["profile"] == [codes.PAS_INQUIRY_RESPONSE_BUNDLE]
+        responses = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "ClaimResponse"]
+        assert responses and all(r["meta"]["profile"] == [codes.PAS_CLAIM_INQUIRY_RESPONSE] for r in responses)

@@ -9,6 +9,7 @@ import requests
 
 from functions.bootstrap import services
 from tests import factories as f
+from tests.integration.conftest import Api
 from tests.integration.test_fhir_api import outcome
 
 PAGED = 5  # cases under one claim identifier
@@ -16,12 +17,10 @@ PAGED = 5  # cases under one claim identifier
 
 @pytest.fixture(scope="module")
 def paged(stack):
-    """A partner with PAGED cases under claim identifier PAGE-1 (a trace number senders reuse), newest last."""
-    from tests.integration.conftest import Api
-
-    partner = "corpus39"  # the last of the corpus partners: fresh_partner hands them out from the first
-    client = Api.of(stack.base_url, partner)
-    ids = [client.submit(f.pas_bundle(f.claim("PAGE-1"), identifier=f"PAGE-B{n}")).json()["entry"][0]["resource"]["id"]
+    """PAGED cases of partner alpha under claim identifier PAGE-1 (a trace number senders reuse) and
+    Claim/page-claim, newest last."""
+    client = Api.of(stack.base_url, "alpha")
+    ids = [client.submit(f.pas_bundle(f.claim("PAGE-1", id="page-claim"), identifier=f"PAGE-B{n}")).json()["entry"][0]["resource"]["id"]
            for n in range(PAGED)]
     return client, ids
 
@@ -65,8 +64,9 @@ def test_every_searchset_has_a_self_link_and_the_last_page_no_next(paged):
     assert links(whole) == {"self": {"identifier": "PAGE-1", "_count": "25"}}
     none = search(client, identifier="NO-SUCH-CLAIM").json()
     assert (none["total"], "entry" in none, links(none)["self"]["identifier"]) == (0, False, "NO-SUCH-CLAIM")
-    exact = search(client, request="Claim/req-claim", _count="3").json()  # every PAGE-1 claim has id req-claim
-    assert links(exact)["self"] == {"request": "Claim/req-claim", "_count": "3"} and "next" in links(exact)
+    by_request = search(client, request="Claim/page-claim", _count="3").json()
+    assert ids_of(by_request) == ids[::-1][:3] and by_request["total"] == PAGED
+    assert links(by_request)["self"] == {"request": "Claim/page-claim", "_count": "3"} and "next" in links(by_request)
 
 
 def test_paging_is_dynamodb_pagination_with_limit_and_exclusive_start_key(paged):
@@ -137,7 +137,7 @@ def test_prefer_handling_strict_refuses_and_lenient_ignores_unused_parameters(pa
 
 def test_request_and_identifier_together_are_refused(paged):
     client, _ = paged
-    outcome(search(client, request="Claim/req-claim", identifier="PAGE-1"), 422, "not-supported", "identifier")
+    outcome(search(client, request="Claim/page-claim", identifier="PAGE-1"), 422, "not-supported", "identifier")
 
 
 def test_a_page_token_from_elsewhere_is_400_naming_it(paged, api):
