@@ -22,10 +22,13 @@ def capability_statement(base_url: str, software_version: str, published: str) -
         "implementationGuide": ["http://hl7.org/fhir/us/davinci-pas/ImplementationGuide/hl7.fhir.us.davinci-pas|2.2.1"],
         "rest": [{
             "mode": "server",
+            # No `service` code: partners hold static bearer tokens the server issues, which is none of
+            # OAuth, SMART-on-FHIR or the others of restful-security-service. (SMART Backend Services is
+            # what the server uses as a client, to deliver determinations: not something it offers.)
             "security": {
-                "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
-                                         "code": "OAuth", "display": "OAuth"}]}],
-                "description": "Every request carries Authorization: Bearer <partner token>.",
+                "cors": False,
+                "description": "Every request except GET /metadata carries Authorization: Bearer <partner token>: "
+                               "a static token the review organization issues to each partner (not OAuth or SMART).",
             },
             "resource": [
                 {

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 import traceback
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -21,7 +24,14 @@ from review.model import STAFF, Caller, Role
 FHIR_JSON = "application/fhir+json"
 ACCEPTED_TYPES = frozenset({FHIR_JSON, "application/json"})
 MAX_BODY_BYTES = 5 * 1024 * 1024
-VERSION = "0.1.0"  # the API's version, as pyproject.toml gives the package's
+# pyproject.toml travels with the code (the functions' CodeUri is the project): its version is the API's.
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+VERSION = tomllib.loads(PYPROJECT.read_text())["project"]["version"]
+
+
+def built_on() -> str:
+    """The day this build of the code was laid down (the build writes the files it packages)."""
+    return datetime.fromtimestamp(Path(__file__).stat().st_mtime, timezone.utc).date().isoformat()
 
 STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403)]  # first match wins
 

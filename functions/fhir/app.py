@@ -17,7 +17,7 @@ app.include_router(subscription.router)
 
 @app.get("/fhir/metadata")
 def metadata():
-    return http.fhir(200, capability_statement(http.base_url(app), http.VERSION, "2026-11-23"))
+    return http.fhir(200, capability_statement(http.base_url(app), http.VERSION, http.built_on()))
 
 
 @app.get("/healthz")
