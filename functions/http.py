@@ -96,7 +96,11 @@ def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) 
 
 
 def resolve(app: APIGatewayRestResolver, event: dict, context: Any) -> dict:
-    """Lambda entry for an API function: refuse what the resolver must never see, then resolve."""
+    """Lambda entry for an API function: refuse what the resolver must never see, then resolve.
+    A HEAD is answered as its GET, without the body."""
+    if not acceptable(event):
+        return {"statusCode": 406, "headers": {"Content-Type": FHIR_JSON}, "isBase64Encoded": False,
+                "body": json.dumps(operation_outcome("not-supported", f"this server writes JSON only ({FHIR_JSON})"))}
     if event.get("body") is not None and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
         if status := body_refusal(event, ACCEPTED_TYPES):
             code, message = REFUSALS[status]
@@ -105,7 +109,34 @@ def resolve(app: APIGatewayRestResolver, event: dict, context: Any) -> dict:
         # Powertools' validating resolver only knows application/json; FHIR's type is the same JSON.
         event = {**event, "headers": _with_json_type(event.get("headers")),
                  "multiValueHeaders": _with_json_type(event.get("multiValueHeaders"), ["application/json"])}
-    return app.resolve(event, context)
+    answer = app.resolve(event, context)
+    return {**answer, "body": ""} if event.get("httpMethod") == "HEAD" else answer
+
+
+JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
+ANY_FORMAT = frozenset({"*/*", "application/*"})
+
+
+def acceptable(event: dict) -> bool:
+    """Whether the client takes JSON: FHIR's `_format` (which overrides Accept), else the Accept header.
+    FHIR XML is not written: a client that asks only for it hears 406 rather than JSON it cannot read."""
+    asked = (event.get("queryStringParameters") or {}).get("_format")
+    if asked is not None:
+        return asked.split(";")[0].strip().lower() in JSON_FORMATS
+    accept = next((v for k, v in (event.get("headers") or {}).items() if k.lower() == "accept"), None)
+    if not accept:
+        return True
+    taken = [media for media, q in map(_media_range, accept.split(",")) if q > 0]
+    return any(m in JSON_FORMATS or m in ANY_FORMAT for m in taken)
+
+
+def _media_range(part: str) -> tuple[str, float]:
+    media, *params = [p.strip() for p in part.split(";")]
+    q = next((p[2:] for p in params if p.lower().startswith("q=")), "1")
+    try:
+        return media.lower(), float(q)
+    except ValueError:
+        return media.lower(), 1.0
 
 
 def _with_json_type(headers: dict | None, value: Any = "application/json") -> dict:

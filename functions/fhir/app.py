@@ -15,12 +15,12 @@ app.include_router(claim_response.router)
 app.include_router(subscription.router)
 
 
-@app.get("/fhir/metadata")
+@app.route("/fhir/metadata", method=["GET", "HEAD"])
 def metadata():
     return http.fhir(200, capability_statement(http.base_url(app), http.VERSION, http.built_on()))
 
 
-@app.get("/healthz")
+@app.route("/healthz", method=["GET", "HEAD"])
 def health():
     """Liveness for probes and load balancers: answers without touching storage."""
     return Response(200, "application/health+json", '{"status":"pass"}')

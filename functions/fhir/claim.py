@@ -22,6 +22,14 @@ def claim_operation(operation: str):
     raise NotFound("this operation is not supported on Claim")
 
 
+@router.get("/fhir/Claim/<operation>")
+def claim_operation_read(operation: str):
+    """$submit and $inquire change or look up state from a body: only POST (FHIR: 405 with Allow)."""
+    if operation not in ("$submit", "$inquire"):
+        raise NotFound("this operation is not supported on Claim")
+    return http.outcome(405, "not-supported", f"{operation} takes POST", headers={"Allow": "POST"})
+
+
 def submit():
     body = http.json_body(router)
     submission = submission_from_fhir(body)

@@ -648,9 +648,10 @@ def _handler_for(gateway: Gateway, read_timeout: float = READ_TIMEOUT) -> type[B
             if self.close_connection:
                 self.send_header("Connection", "close")
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass  # request lines may carry identifiers; the handlers log what is safe

@@ -246,3 +246,49 @@ def test_an_inquiry_answer_echoes_the_inquiry_and_claims_the_inquiry_response_pr
         assert answer["meta"]["profile"] == [codes.PAS_INQUIRY_RESPONSE_BUNDLE]
         responses = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "ClaimResponse"]
         assert responses and all(r["meta"]["profile"] == [codes.PAS_CLAIM_INQUIRY_RESPONSE] for r in responses)
+
+
+# Formats and methods (issue 9, item 6)
+
+
+@pytest.mark.parametrize("ask", [{"headers": {"Accept": "application/fhir+xml"}}, {"params": {"_format": "xml"}},
+                                 {"params": {"_format": "application/fhir+xml"}, "headers": {"Accept": "*/*"}}],
+                         ids=["Accept", "_format", "_format over Accept"])
+def test_a_client_asking_only_for_xml_hears_406(base_url, ask):
+    import requests
+    resp = requests.get(f"{base_url}/fhir/metadata", timeout=10, **ask)
+    outcome(resp, 406, "not-supported")
+
+
+@pytest.mark.parametrize("accept", ["application/fhir+xml;q=1, application/fhir+json;q=0.5", "application/json",
+                                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"])
+def test_a_client_that_takes_json_among_others_gets_json(base_url, accept):
+    import requests
+    resp = requests.get(f"{base_url}/fhir/metadata", headers={"Accept": accept}, timeout=10)
+    assert resp.status_code == 200 and resp.json()["resourceType"] == "CapabilityStatement"
+
+
+def test_xml_sent_is_refused_with_415(api, fresh_partner):
+    outcome(api(fresh_partner).submit(b"<Bundle xmlns='http://hl7.org/fhir'/>", content_type="application/fhir+xml"),
+            415, "not-supported")
+
+
+def test_head_metadata_is_answered_as_get_without_a_body(base_url):
+    import http.client
+    from urllib.parse import urlsplit
+    url = urlsplit(base_url)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request("HEAD", "/fhir/metadata")
+    resp = conn.getresponse()
+    assert resp.status == 200 and resp.getheader("Content-Type").startswith("application/fhir+json")
+    assert resp.read() == b""
+    conn.request("GET", "/fhir/metadata")  # the same connection: nothing of a body was left on it
+    assert json.loads(conn.getresponse().read())["resourceType"] == "CapabilityStatement"
+    conn.close()
+
+
+@pytest.mark.parametrize("operation", ["$submit", "$inquire"])
+def test_get_on_an_operation_is_405_with_allow(api, fresh_partner, operation):
+    resp = api(fresh_partner).get(f"/fhir/Claim/{operation}")
+    outcome(resp, 405, "not-supported")
+    assert resp.headers["Allow"] == "POST"
