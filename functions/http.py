@@ -74,8 +74,8 @@ def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) 
             except HttpError as denied:
                 return refused(denied)
         first = err.errors()[0]  # carries the input: only its location, type and allowed values are used
-        if first["type"] == "json_invalid":
-            return outcome(400, "structure", "the body is not valid JSON")
+        if first["type"] == "json_invalid" or (first["type"] == "missing" and tuple(first["loc"]) == ("body",)):
+            return outcome(400, "structure", "the body is not valid JSON")  # as the FHIR API answers it
         where = expression("", tuple(p for p in located(first) if p not in ("body", "query"))).lstrip(".")
         allowed = (first.get("ctx") or {}).get("expected") if first["type"] == "enum" else None
         message = f"invalid request element ({first['type']})" + (f"; allowed: {allowed}" if allowed else "")

@@ -555,3 +555,13 @@ def test_reviewer_profiles(reviewer):
     assert "A Person" not in unknown.text
     refused(lead.get("/reviewers/rvw-new-physician"), 404, "not-found")  # nothing refused was kept
     assert ok(nurse.get("/reviewers/nurse-demo")) == everyone["nurse-demo"]
+
+
+@pytest.mark.parametrize("body", [b"not json", b"{\"version\": 1", b""], ids=["text", "cut short", "empty"])
+def test_a_body_that_is_not_json_is_400_structure_as_on_the_fhir_api(api, reviewer, body):
+    dr = reviewer("dr-demo")
+    case_id = submitted(api("alpha"), request(f"NOTJSON-{len(body)}"))
+    resp = requests.post(f"{dr.base}/cases/{case_id}/assignment", data=body, timeout=30,
+                         headers={**dr.headers, "Content-Type": "application/json"})
+    body = refused(resp, 400, "structure")
+    assert "expression" not in body["issue"][0]  # there is no element to name
