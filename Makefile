@@ -33,14 +33,19 @@ lint: $(VENV)/.dev
 test: lint node
 	$(BIN)/python -m pytest -q
 
-# ../shared/tools/fhir-validate (profile checks in tests/integration/test_profile_validation.py)
-# runs on node and npm: installed from Debian when the shared corpus is there and they are not.
+# node and npm run ../shared/tools/fhir-validate (profile checks in tests/integration/test_profile_validation.py)
+# and fhir-kit-client (tests/clients, driven by tests/integration/test_fhir_clients.py): installed from
+# Debian when they are not there; tests/clients' packages from its lockfile.
 node:
-	@if [ -x ../shared/tools/fhir-validate ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then \
+	@if ! { command -v node && command -v npm; } >/dev/null 2>&1; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
-	      || echo "node/npm could not be installed: the fhir-validate checks will be skipped"; \
-	  else echo "node/npm missing and not installable here: the fhir-validate checks will be skipped"; fi; \
+	      || echo "node/npm could not be installed: the fhir-validate and fhir-kit-client tests will be skipped"; \
+	  else echo "node/npm missing and not installable here: the fhir-validate and fhir-kit-client tests will be skipped"; fi; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/clients --no-audit --no-fund --loglevel=error \
+	    || echo "npm ci failed in tests/clients: the fhir-kit-client test will be skipped"; \
 	fi
 
 bench: $(VENV)/.dev

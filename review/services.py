@@ -374,7 +374,7 @@ def find_cases(store: CaseRepository, partner_id: str, key: str) -> list[Case]:
 @dataclass(frozen=True)
 class SearchPage:
     cases: list[Case]  # newest first
-    more: bool  # whether more cases follow the last of these
+    next_after: str | None  # the case the next page starts after, while more follow
     total: int | None  # every case the search finds, when asked for
 
 
@@ -383,13 +383,14 @@ def search_cases(store: CaseRepository, partner_id: str, key: str, count: int, a
     """A page of the partner's cases under a lookup key (`Claim/<id>`, a claim identifier): `count`
     of them from just after case `after`; count 0 for the total alone."""
     if count == 0:
-        return SearchPage([], False, store.count(partner_id, key))
+        return SearchPage([], None, store.count(partner_id, key))
     page, more = store.find_page(partner_id, key, count, after)
     found = [c for c in page if c.partner_id == partner_id]
+    next_after = page[-1].id if more and page else None
     if not total:
-        return SearchPage(found, more, None)
+        return SearchPage(found, next_after, None)
     # A first page that holds every match is its own count; otherwise the lookup items are counted.
-    return SearchPage(found, more, len(found) if after is None and not more else store.count(partner_id, key))
+    return SearchPage(found, next_after, len(found) if after is None and not more else store.count(partner_id, key))
 
 
 def inquire(store: CaseRepository, partner_id: str, member_keys: list[str], provider_ids: set[str]) -> list[Case]:

@@ -43,7 +43,7 @@ def search():
     event = router.current_event
     s = _search(event.query_string_parameters or {}, event.headers.get("prefer", ""), partner)
     page = cases.search_cases(services().store, partner, s.key, s.count, s.after, s.total)
-    more = {**s.used, PAGE_TOKEN: _page_token(partner, s.key, page.cases[-1].id)} if page.more else None
+    more = {**s.used, PAGE_TOKEN: _page_token(partner, s.key, page.next_after)} if page.next_after else None
     return http.fhir(200, searchset(page.cases, http.base_url(router), s.used, more, page.total))
 
 
@@ -79,11 +79,12 @@ def _search(params: dict[str, str], prefer: str, partner: str) -> Search:
     used |= {PAGE_TOKEN: params[PAGE_TOKEN]} if after else {}
     if handling == "strict":
         _refuse_unused(params, used)
-    return Search(key, count, after, total != "none" or summary == "count", used)
+    return Search(key, count, after, total != "none", used)
 
 
 def _refuse_unused(params: dict[str, str], used) -> None:
-    for unused in [p for p in params if p not in used]:
+    unused = next((p for p in params if p not in used), None)
+    if unused is not None:
         raise Invalid(f"this search does not use the parameter; supported: {', '.join(SEARCH_BY)}, _count, "
                       "_summary=count, _total", unused, "not-supported")
 

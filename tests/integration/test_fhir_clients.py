@@ -22,8 +22,8 @@ SEEDED = 5  # cases under claim identifier CLIENT-1: with _count 2, three pages
 
 @pytest.fixture(scope="module")
 def seeded(stack):
-    """Partner beta's cases: SEEDED under CLIENT-1 (newest first, as search answers), one under CLIENT-SOLO."""
-    client = Api.of(stack.base_url, "beta")
+    """Partner alpha's cases: SEEDED under CLIENT-1 (newest first, as search answers), one under CLIENT-SOLO."""
+    client = Api.of(stack.base_url, "alpha")
 
     def submit(claim_id: str, bundle_id: str) -> str:
         resp = client.submit(f.pas_bundle(f.claim(claim_id), identifier=bundle_id))
