@@ -1,4 +1,4 @@
-"""Trading-partner registry: who a bearer token (or, later, an HL7 facility) belongs to.
+"""Trading-partner registry: who a bearer token, an HL7 facility or an MLLP connection belongs to.
 
 The registry document is YAML (or JSON) with tokens stored only as SHA-256 hashes:
 
@@ -15,12 +15,16 @@ The registry document is YAML (or JSON) with tokens stored only as SHA-256 hashe
           fhir: {base_url: https://fhir.example/r4, auth: {type: bearer, token_file: secrets/acme.token}}
           hl7v2: {mllp: engine.example:6661, tls: false}
           max_attempts: 8
+        mllp:                                  # what its MLLP connections prove (see MllpSender)
+          client_certs: [<SHA-256 fingerprint of its engine's client certificate>]
+          source_cidrs: [203.0.113.0/28]
 
 Tokens are long random secrets, so an unsalted SHA-256 is enough to keep them out of the file.
 """
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -96,6 +100,57 @@ class Hl7Target(_Config):
         return self
 
 
+class MllpSender(_Config):
+    """What binds a partner's MLLP connections to it, so that MSH-4 alone never names the sender:
+    the SHA-256 fingerprints of its engines' client certificates (the listener terminates TLS and
+    requires a certificate its CA signed), the networks its engines connect from, or both. A partner
+    that lists certificates is recognised by certificate only, its networks (if any) then limiting
+    where that certificate may connect from; one that lists only networks, by source address."""
+    client_certs: tuple[str, ...] = ()
+    source_cidrs: tuple[str, ...] = ()
+
+    @field_validator("client_certs")
+    @classmethod
+    def _fingerprints(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        found = tuple(v.replace(":", "").lower() for v in values)
+        if any(len(f) != 64 or f.strip("0123456789abcdef") for f in found):
+            raise ValueError("each is a certificate's SHA-256 fingerprint: 64 hex digits, colons allowed")
+        return found
+
+    @field_validator("source_cidrs")
+    @classmethod
+    def _networks(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value)  # strict: an address with host bits set is a typo, not a network
+            except ValueError:
+                raise ValueError("each is a network: address/prefix length, no host bits set") from None
+        return values
+
+    @model_validator(mode="after")
+    def _binds(self) -> MllpSender:
+        if not self.client_certs and not self.source_cidrs:
+            raise ValueError("give client_certs, source_cidrs or both")
+        return self
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n) for n in self.source_cidrs)
+
+    def admits(self, address: str) -> bool:
+        """Whether `address` is in its networks (every address, when it lists none)."""
+        if not self.source_cidrs:
+            return True
+        ip = ipaddress.ip_address(address)
+        ip = getattr(ip, "ipv4_mapped", None) or ip  # a dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d
+        return any(ip in network for network in self.networks)
+
+
+class SenderRefused(Exception):
+    """An MLLP connection no partner's certificate or network vouches for; the message says why,
+    naming no partner."""
+
+
 class Delivery(_Config):
     """Where a partner's determinations go, and how often a failing delivery is tried."""
     fhir: FhirTarget | None = None
@@ -111,16 +166,23 @@ class Partner:
     org_identifiers: tuple[str, ...] = ()  # system|value of the organizations it speaks for (subscriptions)
     delivery: Delivery = field(default_factory=Delivery)
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
+    mllp: MllpSender | None = None  # None: its MLLP traffic is bound to nothing (see PartnerRegistry.mllp_sender)
+
+
+def _checked(entry: dict, key: str, model: type[_Config]) -> _Config | None:
+    """A block of the partner's entry, checked at load. The message names the field, never its value."""
+    if entry.get(key) is None:
+        return None
+    try:
+        return model.model_validate(entry[key])
+    except ValidationError as err:
+        first = err.errors(include_input=False, include_url=False)[0]
+        where = "".join(f".{part}" for part in first["loc"])
+        raise ValueError(f"partner {entry['id']}: {key}{where}: {first['msg'].removeprefix('Value error, ')}") from None
 
 
 def _delivery(entry: dict) -> Delivery:
-    """The partner's delivery targets, checked at load. The message names the field, never its value."""
-    try:
-        return Delivery.model_validate(entry.get("delivery") or {})
-    except ValidationError as err:
-        first = err.errors(include_input=False, include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ValueError(f"partner {entry['id']}: delivery.{where}: {first['msg']}") from None
+    return _checked(entry, "delivery", Delivery) or Delivery()
 
 
 def _org_identifiers(entry: dict) -> tuple[str, ...]:
@@ -158,6 +220,19 @@ class PartnerRegistry:
         self.partners = {p.id: p for p in partners}
         self._by_hash = hashes  # token hash -> partner id
         self._by_facility = {f.upper(): p for p in partners for f in p.hl7_facilities}
+        self._by_cert: dict[str, Partner] = {}  # client certificate fingerprint -> partner
+        for partner in partners:
+            for fingerprint in partner.mllp.client_certs if partner.mllp else ():
+                if (other := self._by_cert.setdefault(fingerprint, partner)) is not partner:
+                    raise ValueError(f"partners {other.id} and {partner.id}: mllp.client_certs: "
+                                     "a certificate can name one partner only")
+        # Partners known by address alone: an address may lie in the networks of one of them only.
+        self._by_address = [p for p in partners if p.mllp and not p.mllp.client_certs]
+        for n, partner in enumerate(self._by_address):
+            for other in self._by_address[:n]:
+                if any(a.overlaps(b) for a in partner.mllp.networks for b in other.mllp.networks):
+                    raise ValueError(f"partners {other.id} and {partner.id}: mllp.source_cidrs overlap: an address "
+                                     "must name one partner (tell them apart with client_certs)")
 
     @classmethod
     def from_document(cls, text: str) -> PartnerRegistry:
@@ -168,7 +243,7 @@ class PartnerRegistry:
             partners.append(Partner(id=entry["id"], name=entry.get("name", ""),
                                     hl7_facilities=tuple(entry.get("hl7_facilities", [])),
                                     org_identifiers=_org_identifiers(entry), delivery=delivery,
-                                    policy=_policy(entry, delivery)))
+                                    policy=_policy(entry, delivery), mllp=_checked(entry, "mllp", MllpSender)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
         if any(p.org_identifiers for p in partners):  # someone may subscribe: every change may notify
             partners = [replace(p, policy=replace(p.policy, delivers_to=p.policy.delivers_to | {"subscriptions"}))
@@ -183,6 +258,25 @@ class PartnerRegistry:
     def by_facility(self, facility: str) -> Partner | None:
         """The partner whose HL7 sending facility (MSH-4 namespace id) this is."""
         return self._by_facility.get(facility.upper()) if facility else None
+
+    def mllp_sender(self, address: str, fingerprint: str | None) -> Partner | None:
+        """The partner an MLLP connection speaks for: the one listing its client certificate's
+        SHA-256 fingerprint (TLS), else the address-only partner whose source_cidrs hold its address.
+        Raises SenderRefused when neither vouches for it, or the certificate's partner does not take
+        connections from there. None only while no partner has an `mllp` block: MSH-4 alone then
+        names the sender, as it did before bindings existed."""
+        if fingerprint is not None:
+            partner = self._by_cert.get(fingerprint.lower())
+            if partner is None:
+                raise SenderRefused("the client certificate is no partner's")
+            if not partner.mllp.admits(address):
+                raise SenderRefused("the client certificate's partner does not connect from this address")
+            return partner
+        if found := next((p for p in self._by_address if p.mllp.admits(address)), None):
+            return found
+        if self._by_cert or self._by_address:
+            raise SenderRefused("no partner's client certificate or source network")
+        return None
 
     def authenticate(self, token: str | None) -> Partner | None:
         if not token:

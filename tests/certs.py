@@ -4,9 +4,12 @@ certificate, all signed by the CA and written as PEM files.
     pki = make_pki(tmp_path)
     with Receiver(tls=pki.server_context()) as partner:   # asks for a client certificate
         ...
+
+More client certificates from the same CA (one per trading partner, say): `pki.issue_client("acme")`.
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import ssl
 from dataclasses import dataclass
@@ -28,6 +31,25 @@ class Pki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    ca_key: Path
+
+    def issue_client(self, name: str) -> ClientCert:
+        """Another client certificate signed by this CA, written beside the others as <name>.pem/.key."""
+        ca = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
+        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _leaf(_name(name), key, ca, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH).sign(ca_key, hashes.SHA256())
+        issued = ClientCert(self.ca_file.parent / f"{name}.pem", self.ca_file.parent / f"{name}.key")
+        issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(issued.key, key)
+        return issued
+
+    def client_context(self, client: ClientCert | None = None) -> ssl.SSLContext:
+        """A client's TLS context trusting this CA, presenting `client`'s certificate (if any)."""
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if client is not None:
+            context.load_cert_chain(client.cert, client.key)
+        return context
 
     def server_context(self, require_client_cert: bool = True) -> ssl.SSLContext:
         """A server's TLS context: its certificate, and (by default) a client certificate from the CA required."""
@@ -57,14 +79,30 @@ def make_pki(directory: Path, *, client_name: str = CLIENT_NAME) -> Pki:
               .sign(ca_key, hashes.SHA256()))
     client = _leaf(_name(client_name), client_key, ca, ca_key, ExtendedKeyUsageOID.CLIENT_AUTH).sign(ca_key, hashes.SHA256())
     pki = Pki(ca_file=directory / "ca.pem", server_cert=directory / "server.pem", server_key=directory / "server.key",
-              client_cert=directory / "client.pem", client_key=directory / "client.key")
+              client_cert=directory / "client.pem", client_key=directory / "client.key", ca_key=directory / "ca.key")
     for path, cert in ((pki.ca_file, ca), (pki.server_cert, server), (pki.client_cert, client)):
         path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    for path, key in ((pki.server_key, server_key), (pki.client_key, client_key)):
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-        path.chmod(0o600)
+    for path, key in ((pki.server_key, server_key), (pki.client_key, client_key), (pki.ca_key, ca_key)):
+        _write_key(path, key)
     return pki
+
+
+@dataclass(frozen=True)
+class ClientCert:
+    cert: Path
+    key: Path
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the certificate's DER, lowercase hex."""
+        der = x509.load_pem_x509_certificate(self.cert.read_bytes()).public_bytes(serialization.Encoding.DER)
+        return hashlib.sha256(der).hexdigest()
+
+
+def _write_key(path: Path, key) -> None:
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
 
 
 def _name(common_name: str) -> x509.Name:

@@ -14,15 +14,24 @@ Nothing a sender does hangs or stops the listener: stray bytes are skipped, an o
 answered by `reject` (or the connection closed), a connection that sends no frame for `idle_timeout`
 seconds or stalls inside one for `frame_timeout` seconds is closed, and an error in `handle` closes
 only its own connection. Logs carry connection ids, sizes and outcomes; never message content (PHI).
+
+Who is sending: with `tls` (see `server_tls`) the listener terminates TLS itself and requires a client
+certificate its CA signed; a connection without one is refused in the handshake. `admit`, when given,
+is then asked once per connection, with the peer's address and certificate, for the handle of that
+connection's frames (the intake bound to the partner the certificate or address proves), or raises
+NotAdmitted to refuse the connection before any frame is read.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import ssl
 import threading
 import time
 from asyncio import IncompleteReadError, LimitOverrunError, StreamReader, StreamWriter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Callable
 
 from aws_lambda_powertools import Logger
@@ -36,6 +45,37 @@ MAX_FRAME = 10 * 1024 * 1024
 
 Handle = Callable[[bytes], list[bytes]]
 Reject = Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a connection, as far as the network and TLS can vouch for it."""
+    address: str  # source IP address
+    certificate: bytes | None = None  # DER of the client certificate TLS verified; None without TLS
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The certificate's SHA-256 fingerprint, lowercase hex (what partners list in mllp.client_certs)."""
+        return hashlib.sha256(self.certificate).hexdigest() if self.certificate else None
+
+
+class NotAdmitted(Exception):
+    """`admit` refuses a connection; the message (no PHI) says why, for the log."""
+
+
+Admit = Callable[[Peer], Handle]
+
+
+def server_tls(cert_file: str, key_file: str, client_ca_file: str | None = None, *,
+               client_ca_pem: str | None = None) -> ssl.SSLContext:
+    """The listener's TLS: its certificate and key, and a client certificate required, signed by the
+    CA in `client_ca_file` (or the PEM text `client_ca_pem`). TLS 1.2 or later."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    context.load_verify_locations(cafile=client_ca_file, cadata=client_ca_pem)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def generic_reject(reason: str) -> bytes:
@@ -55,14 +95,18 @@ class HandlerFailed(Exception):
 
 class MllpListener:
     """`start()`/`stop()` run it on a daemon thread (the local stack, tests); `await serve_forever()`
-    runs it on the caller's event loop (the container entry point). Port 0 picks a free port."""
+    runs it on the caller's event loop (the container entry point). Port 0 picks a free port.
+    Frames go to `handle`, or to the handle `admit` chooses for their connection."""
 
     def __init__(self, host: str, port: int, handle: Handle, reject: Reject | None = generic_reject, *,
+                 tls: ssl.SSLContext | None = None, admit: Admit | None = None,
                  max_frame: int = MAX_FRAME, idle_timeout: float = 300.0, frame_timeout: float = 60.0,
                  workers: int = 8, shutdown_grace: float = 20.0):
         self.host = host
         self.handle = handle
         self.reject = reject
+        self.tls = tls
+        self.admit = admit
         self.max_frame = max_frame
         self.idle_timeout = idle_timeout
         self.frame_timeout = frame_timeout
@@ -123,7 +167,8 @@ class MllpListener:
             self._executor.shutdown(wait=False)
             raise
         self._port = server.sockets[0].getsockname()[1]
-        logger.info("mllp listening", extra={"port": self._port, "max_frame": self.max_frame})
+        logger.info("mllp listening", extra={"port": self._port, "max_frame": self.max_frame,
+                                             "tls": self.tls is not None})
         self._listening.set()
         try:
             await self._stopping.wait()
@@ -159,6 +204,10 @@ class MllpListener:
         frames, outcome = 0, "closed by peer"
         logger.debug("mllp connection opened", extra={"connection": connection})
         try:
+            handle = await self._open(writer, connection)
+            if handle is None:
+                outcome = "refused"
+                return
             while not self._stopping.is_set():
                 self._connections[task] = False
                 try:
@@ -173,7 +222,7 @@ class MllpListener:
                 else:
                     self._connections[task] = True
                     started = time.monotonic()
-                    answers = await self._answers(self.handle, frame)
+                    answers = await self._answers(handle, frame)
                     logger.info("mllp frame handled", extra={
                         "connection": connection, "bytes": len(frame), "answers": len(answers),
                         "ms": round((time.monotonic() - started) * 1000, 1)})
@@ -202,6 +251,34 @@ class MllpListener:
             quiet = not frames and outcome == "closed by peer"
             (logger.debug if quiet else logger.info)(
                 "mllp connection closed", extra={"connection": connection, "frames": frames, "outcome": outcome})
+
+    async def _open(self, writer: StreamWriter, connection: int) -> Handle | None:
+        """The TLS handshake (when the listener has TLS), then the handle `admit` chooses for the
+        peer; None, logged, when either refuses the connection."""
+        address = (writer.get_extra_info("peername") or ("",))[0]
+        certificate = None
+        if self.tls is not None:
+            try:
+                # Here rather than in create_server, so a refused handshake is this connection's to log.
+                await writer.start_tls(self.tls, ssl_handshake_timeout=self.frame_timeout)
+            except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+                raise IncompleteReadError(b"", None) from None  # gone mid-handshake: a health check, a port scan
+            except ssl.SSLError as err:
+                logger.warning("mllp tls handshake refused", extra={
+                    "connection": connection, "address": address, "reason": err.reason or type(err).__name__})
+                return None
+            certificate = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        if self.admit is None:
+            return self.handle
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.admit,
+                                                                    Peer(address, certificate))
+        except NotAdmitted as err:
+            logger.warning("mllp connection refused", extra={"connection": connection, "address": address,
+                                                             "reason": str(err)})
+            return None
+        except Exception as err:
+            raise HandlerFailed(type(err).__name__) from None
 
     async def _read_frame(self, reader: StreamReader, connection: int) -> bytes:
         """The next frame's bytes between start byte and trailer. Waits `idle_timeout` for a start
@@ -247,14 +324,18 @@ async def _discard_through(reader: StreamReader, separator: bytes) -> int:
             discarded += len(await reader.readexactly(err.consumed))
 
 
-def exchange(host: str, port: int, message: bytes, *, tls: bool = False, timeout: float = 30.0) -> bytes | None:
+def exchange(host: str, port: int, message: bytes, *, tls: bool = False, timeout: float = 30.0,
+             context: ssl.SSLContext | None = None) -> bytes | None:
     """Sends one framed message and returns the first frame answered (the ACK), or None when the
-    peer closes or stays silent for `timeout` seconds. Connection errors raise OSError."""
+    peer closes or stays silent for `timeout` seconds. Connection errors raise OSError (a refused
+    TLS handshake ssl.SSLError). `context` (a client certificate, the CA trusted) implies TLS."""
     import socket
-    import ssl
 
     with socket.create_connection((host, port), timeout=timeout) as raw:
-        conn = ssl.create_default_context().wrap_socket(raw, server_hostname=host) if tls else raw
+        if tls or context is not None:
+            conn = (context or ssl.create_default_context()).wrap_socket(raw, server_hostname=host)
+        else:
+            conn = raw
         conn.sendall(START_BLOCK + message + END_BLOCK)
         data, deadline = b"", time.monotonic() + timeout
         while True:

@@ -11,6 +11,7 @@ nothing: it is acknowledged as P would be, with "validated only" in its AA, and 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from functions.observability import logger
@@ -45,7 +46,8 @@ class Refusal(Exception):
 
 def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool = False) -> list[bytes]:
     """Raw bytes of one message or a batch -> the responses to send back, in order (none for an ACK).
-    `token_partner` is the partner a bearer token proved (HTTP); other transports go by MSH-4.
+    `token_partner` is the partner the transport proved: a bearer token (HTTP), a client certificate or
+    source network (MLLP), the file's prefix (batch files; functions/hl7v2/senders.py). Without one, MSH-4 decides.
     A batch is answered in one batch envelope; `envelope` asks for one whatever came (ACK files)."""
     batch = wire.split(raw)
     if not batch.messages:
@@ -133,8 +135,8 @@ class Unkept:
             raise DuplicateSubmission(record)
 
     def replace(self, case: Case, expected_version: int, events: list, submission: Submission | None = None,
-                outbox: list = ()) -> None:
-        pass
+                outbox: Sequence = ()) -> None:
+        pass  # nothing kept: no case, no events, no outbox
 
 
 class _Unarchived:
@@ -186,7 +188,9 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
     owner = registry.by_facility(header.facility)
     partner = registry.partners.get(token_partner) if token_partner else owner
     if partner is None or owner != partner:  # over HTTP, MSH-4 must be the token's partner's own
-        raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4))
+        raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4), text=(
+            "MSH-4 is no partner's sending facility" if token_partner is None else
+            "MSH-4 is not a sending facility of the partner the token, certificate, address or file prefix proves"))
     if not event.related and msg.first("PID") is None:
         raise Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PID"))
     return partner.id, event

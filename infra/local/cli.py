@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--mllp-port", type=int, default=2575,
                        help="HL7 v2 MLLP listener port (0 picks a free one)")
+    serve.add_argument("--mllp-tls-cert", metavar="PEM", help="MLLP over TLS: the listener's certificate (chain)")
+    serve.add_argument("--mllp-tls-key", metavar="PEM", help="MLLP over TLS: the listener's private key")
+    serve.add_argument("--mllp-client-ca", metavar="PEM",
+                       help="MLLP over TLS: the CA that signs partners' client certificates (one is required)")
     serve.add_argument("--partners", default=str(DEFAULT_PARTNERS), help="partners YAML file")
     serve.add_argument("--data-dir", metavar="DIR",
                        help="keep the embedded DynamoDB and S3 in DIR across restarts (default: in memory)")
@@ -137,23 +141,42 @@ def serve_forever(args: argparse.Namespace) -> int:
     if demo_token and not ipaddress.ip_address(_resolve(args.host)).is_loopback:
         print("claimbridge: the demo partners file is for loopback only; pass --partners", file=sys.stderr)
         return 2
+    tls_files = (args.mllp_tls_cert, args.mllp_tls_key, args.mllp_client_ca)
+    if any(tls_files) and not all(tls_files):
+        print("claimbridge: MLLP over TLS needs --mllp-tls-cert, --mllp-tls-key and --mllp-client-ca", file=sys.stderr)
+        return 2
+    try:
+        from adapters.hl7v2.mllp import server_tls
+
+        mllp_tls = server_tls(*tls_files) if all(tls_files) else None
+    except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+        print(f"claimbridge: the MLLP TLS files: {err}", file=sys.stderr)
+        return 2
+    if busy := _busy_port(args.host, {"--port": args.port, "--mllp-port": args.mllp_port}):
+        option, port, reason = busy
+        what = "MLLP" if option == "--mllp-port" else "HTTP"
+        print(f"claimbridge: cannot listen on {args.host}:{port} for {what}: {reason}; choose another port with "
+              f"{option} (make run ARGS=\"{option} {port + 1}\")", file=sys.stderr)
+        return 1
     try:
         stack = LocalStack(args.host, args.port, str(partners), mllp_port=args.mllp_port, data_dir=args.data_dir,
                            public_url=args.public_url, signing_key=args.signing_key, reviewers_file=args.reviewers,
-                           monitor_interval=args.monitor_interval or None)
+                           monitor_interval=args.monitor_interval or None, mllp_tls=mllp_tls)
         stack.user_pool.jwks()
     except (OSError, ValueError) as err:
         print(f"claimbridge: the local user pool: {err}", file=sys.stderr)
         return 1
     try:
         stack.start()
-    except OSError as err:
-        print(f"claimbridge: cannot listen on {args.host}:{args.port}: {err.strerror}", file=sys.stderr)
+    except OSError as err:  # taken between the check and the start
+        print(f"claimbridge: cannot listen on {args.host}:{args.port} (--port) or {args.host}:{args.mllp_port} "
+              f"(--mllp-port): {err.strerror or err}", file=sys.stderr)
         return 1
     with urllib.request.urlopen(f"{stack.base_url}/fhir/metadata", timeout=30) as ready:
         assert ready.status == 200
     print(f"claimbridge serving {stack.base_url}/fhir  (reviewer API {stack.base_url}/cases)", flush=True)
-    print(f"HL7 v2 over MLLP on {args.host}:{stack.mllp_port}, over HTTP at {stack.base_url}/hl7v2", flush=True)
+    over = "MLLP over TLS (client certificates required)" if mllp_tls else "MLLP"
+    print(f"HL7 v2 over {over} on {args.host}:{stack.mllp_port}, over HTTP at {stack.base_url}/hl7v2", flush=True)
     if stack.aws_endpoint:
         kept = f", kept in {args.data_dir} ({stack.replayed} writes replayed)" if args.data_dir else ", in memory"
         print(f"embedded DynamoDB/S3 endpoint {stack.aws_endpoint}{kept}", flush=True)
@@ -163,14 +186,26 @@ def serve_forever(args: argparse.Namespace) -> int:
         same_key = f" --signing-key {args.signing_key}" if args.signing_key else ""
         print(f"demo reviewers: {', '.join(reviewers)}; a bearer token for one: "
               f"claimbridge token {reviewers[0]}{same_key}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop = stop_on_sigterm()
     try:
         stop.wait()
     except KeyboardInterrupt:
         pass
     stack.stop()
     return 0
+
+
+def stop_on_sigterm() -> threading.Event:
+    """An Event the first SIGTERM sets. Later ones are ignored: `make run` stopped with its process
+    group passes its own SIGTERM on, and a second signal handled inside the first one's set() waited
+    for the Event's lock, which the first held (not reentrant): the stack never stopped."""
+    stop = threading.Event()
+
+    def terminate(*_) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop.set()
+    signal.signal(signal.SIGTERM, terminate)
+    return stop
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
@@ -187,6 +222,24 @@ def few_malloc_arenas(arenas: int = 2) -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
     except (OSError, AttributeError):
         pass
+
+
+def _busy_port(host: str, ports: dict[str, int]) -> tuple[str, int, str] | None:
+    """The first of the ports (by the option that sets it) that cannot be listened on, and why;
+    checked before the stack starts so that the message names the port and its option. Binding
+    as the listeners do (address reuse on: a port in TIME_WAIT is free, one with a listener is not)."""
+    import socket
+
+    for option, port in ports.items():
+        if not port:  # 0: any free port
+            continue
+        try:
+            with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((host, port))
+        except OSError as err:
+            return option, port, (err.strerror or str(err)).lower()
+    return None
 
 
 def _resolve(host: str) -> str:

@@ -5,7 +5,8 @@ connection, and the answer is read before the next is sent. Over HTTP each file 
 the endpoint accepts a batch. Either way an answer is matched to the message whose MSH-10 its MSA-2
 names (or it has no MSA-2, as a reject of an unreadable message has), so a late answer is never
 counted for the next message. The exit status is 1 when any message that must be answered got no
-answer. Some need none: an ACK is never answered, and in enhanced mode MSH-15/16 may ask for no
+answer, or a connection failed, or the endpoint refused a request unread (a 401 says which token to
+check). Some need none: an ACK is never answered, and in enhanced mode MSH-15/16 may ask for no
 acknowledgment (NE) or one only on error or success (ER/SU); those are counted apart, and over MLLP
 the sender does not wait at all when nothing can come.
 
@@ -23,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from pathlib import Path
 from typing import Iterable
 
@@ -35,6 +37,9 @@ from adapters.hl7v2.mllp import END_BLOCK, START_BLOCK
 DEFAULT_MLLP = "127.0.0.1:2575"
 HL7_CONTENT_TYPE = wire.CONTENT_TYPE
 ALWAYS_SHOWN = ("AA", "AE", "AR")
+BAR_SIZE = os.terminal_size((80, 24))  # for a terminal that reports no size of its own
+# What an HTTP refusal without acknowledgments means for the person sending, by status.
+REFUSED = {401: "401 Unauthorized: check --token or $CLAIMBRIDGE_TOKEN"}
 
 
 @dataclass
@@ -44,7 +49,8 @@ class Tally:
     codes: Counter = field(default_factory=Counter)  # MSA-1 -> answers
     unanswered: int = 0
     needing_none: int = 0  # unanswered, and no answer was owed
-    transport_errors: int = 0
+    transport_errors: int = 0  # no connection, or it broke: nothing was said
+    refusals: Counter = field(default_factory=Counter)  # HTTP answers without acknowledgments, by what they mean
     seconds: float = 0.0
 
     def count(self, answer: str | None, owed: bool | None = True) -> None:
@@ -56,17 +62,29 @@ class Tally:
         else:
             self.needing_none += 1
 
+    def refused(self, status: int) -> None:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "HTTP error"
+        self.refusals[REFUSED.get(status, f"{status} {phrase}")] += 1
+
     @property
     def ok(self) -> bool:
-        return not self.unanswered and not self.transport_errors
+        return not self.unanswered and not self.transport_errors and not self.refusals
 
     def summary(self) -> str:
         shown = list(ALWAYS_SHOWN) + sorted(set(self.codes) - set(ALWAYS_SHOWN))
         counts = ", ".join(f"{self.codes[code]} {code}" for code in shown)
-        line = (f"sent {self.messages} messages from {self.files} files in {self.seconds:.1f} s: "
+        line = (f"sent {_count(self.messages, 'message')} from {_count(self.files, 'file')} in {self.seconds:.1f} s: "
                 f"{counts}, {self.unanswered} without answer")
         line += f", {self.needing_none} needing no answer" if self.needing_none else ""
-        return line + (f", {self.transport_errors} transport errors" if self.transport_errors else "")
+        line += f", {_count(self.transport_errors, 'transport error')}" if self.transport_errors else ""
+        return line + "".join(f", {_count(n, 'request')} refused: {reason}" for reason, n in self.refusals.items())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,7 +114,7 @@ def send_mllp(files: Iterable[Path], host: str, port: int, *, timeout: float = 3
     tally = Tally(files=len(batches), messages=sum(len(batch.messages) for batch in batches))
     started = time.monotonic()
     connection: _MllpConnection | None = None
-    with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
+    with _bar(tally.messages, progress) as bar:
         for batch in batches:
             for message in batch.messages:
                 owed = _answer_owed(message)
@@ -126,12 +144,14 @@ def send_http(files: Iterable[Path], url: str, token: str | None, *, timeout: fl
     batches = [wire.split(body) for body in bodies]
     tally = Tally(files=len(bodies), messages=sum(len(batch.messages) for batch in batches))
     started = time.monotonic()
-    with tqdm(total=tally.messages, unit="msg", disable=_no_bar(progress)) as bar:
+    with _bar(tally.messages, progress) as bar:
         for body, batch in zip(bodies, batches):
             status, answer_bytes = _post(endpoint, body, headers, timeout)
             answers = _acknowledgments(answer_bytes)
-            if status is None or (status >= 400 and not answers):
+            if status is None:
                 tally.transport_errors += 1
+            elif status >= 400 and not answers:  # e.g. a missing or wrong token: the endpoint never read it
+                tally.refused(status)
             for message in batch.messages:
                 tally.count(_claim_answer(answers, _field(message, "MSH", 10)), _answer_owed(message))
             bar.update(len(batch.messages))
@@ -235,5 +255,19 @@ def _field(message: str, segment: str, number: int) -> str:
     return ""
 
 
-def _no_bar(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress  # tqdm: None = only on a terminal
+def _bar(total: int, progress: bool | None) -> tqdm:
+    """`progress=None`: a bar only on a terminal (tqdm's own test)."""
+    return tqdm(total=total, unit="msg", disable=None if progress is None else not progress, **_terminal_size())
+
+
+def _terminal_size() -> dict[str, int]:
+    """tqdm sizes the bar to the terminal, and drew nothing but a blank line on one that reports no
+    size (0 columns, 0 rows: a serial console, a pseudo-terminal nobody sized). There it gets a fixed
+    size; elsewhere (a sized terminal, or none) tqdm decides."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):  # not a terminal, or no file behind stderr
+        return {}
+    if size.columns and size.lines:
+        return {}
+    return {"ncols": size.columns or BAR_SIZE.columns, "nrows": size.lines or BAR_SIZE.lines}

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -262,10 +263,11 @@ class LocalStack:
                  topology: Topology | None = None, mllp_port: int | None = None, data_dir: str | None = None,
                  public_url: str | None = None, read_timeout: float = READ_TIMEOUT,
                  signing_key: str | None = None, reviewers_file: str | None = None,
-                 monitor_interval: float | None = None):
+                 monitor_interval: float | None = None, mllp_tls: ssl.SSLContext | None = None):
         self.host, self.port = host, port
         self._mllp_port = mllp_port
         self._mllp = None
+        self.mllp_tls = mllp_tls  # TLS with client certificates on the MLLP port (adapters.hl7v2.mllp.server_tls)
         self.partners_file = partners_file
         self.topology = topology or Topology.load()
         self.data_dir = data_dir
@@ -278,6 +280,7 @@ class LocalStack:
         self._http: ThreadingHTTPServer | None = None
         self._stopping = threading.Event()
         self.aws_endpoint: str | None = None
+        self.names: dict[str, str] = {}
 
     @property
     def base_url(self) -> str:
@@ -287,7 +290,7 @@ class LocalStack:
     def start(self) -> LocalStack:
         self.user_pool.jwks()  # the signing key now: `claimbridge token` finds it, and a bad path fails first
         before = dict(os.environ)
-        names = self._start_storage()
+        names = self.names = self._start_storage()  # logical id -> its local table, bucket, topic, queue
         # The template's settings, except those the environment already sets (as `sam local --env-vars`);
         # resources are always this stack's own.
         resources = set(self.topology.environment_refs().values())
@@ -310,7 +313,7 @@ class LocalStack:
             self._owe_again()
         threading.Thread(target=self._http.serve_forever, daemon=True, name="claimbridge-http").start()
         if self._mllp_port is not None:
-            self._mllp = _mllp_listener(self.host, self._mllp_port).start()
+            self._mllp = _mllp_listener(self.host, self._mllp_port, self.mllp_tls).start()
         if self.monitor_interval:
             threading.Thread(target=self._run_schedules, daemon=True, name="claimbridge-schedules").start()
         return self
@@ -376,10 +379,12 @@ class LocalStack:
         Returns logical id -> physical name."""
         import boto3
 
-        given = {logical: os.environ[var] for logical, var in self.topology.environment_refs().items()
-                 if os.environ.get(var)}
-        wanted = {"dynamodb": list(self.topology.tables), "s3": self.topology.buckets, "sns": self.topology.topics,
-                  "sqs": list(self.topology.queues)}
+        refs = self.topology.environment_refs()
+        given = {logical: os.environ[var] for logical, var in refs.items() if os.environ.get(var)}
+        # A bucket no function is configured with (the batch bucket: its S3 notifications are not run
+        # here) never makes S3 local, and is made only where S3 is local.
+        wanted = {"dynamodb": list(self.topology.tables), "s3": [b for b in self.topology.buckets if b in refs],
+                  "sns": self.topology.topics, "sqs": list(self.topology.queues)}
         endpoints = {svc: os.environ.get(var) for svc, var in ENDPOINT_VARS.items()}
         embedded = [svc for svc, logicals in wanted.items()
                     if not endpoints[svc] and any(name not in given for name in logicals)]
@@ -407,7 +412,7 @@ class LocalStack:
                     dynamodb.create_table(TableName=names[logical], **params)
         s3 = boto3.client("s3", endpoint_url=endpoints["s3"])
         for logical in self.topology.buckets:
-            if logical not in names:
+            if logical not in names and (logical in refs or endpoints["s3"]):
                 names[logical] = f"claimbridge-{logical.lower()}"
                 if names[logical] not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
                     s3.create_bucket(Bucket=names[logical])
@@ -475,15 +480,14 @@ class LocalStack:
 MLLP_WORKERS = 2  # threads handling frames: here the handlers share one core and a serialised store
 
 
-def _mllp_listener(host: str, port: int):
-    """The same listener the Fargate front service runs, handing messages to the same intake. The
-    service hands frames to 8 threads, which overlap their waits on DynamoDB; here more than two
-    only contend for the interpreter and spread memory over more allocator arenas (measured over
-    8 connections: 98 -> 110 messages/s, 161 -> 143 MB per 5,000)."""
-    from adapters.hl7v2.mllp import MllpListener
-    from functions.hl7v2.intake import handle_message
+def _mllp_listener(host: str, port: int, tls: ssl.SSLContext | None):
+    """The same listener the Fargate front service runs, handing messages to the same intake as the
+    partner each connection proves. The service hands frames to 8 threads, which overlap their
+    waits on DynamoDB; here more than two only contend for the interpreter and spread memory over
+    more allocator arenas (measured over 8 connections: 98 -> 110 messages/s, 161 -> 143 MB per 5,000)."""
+    from infra.mllp import listener
 
-    return MllpListener(host, port, handle_message, workers=MLLP_WORKERS)
+    return listener(host, port, tls=tls, workers=MLLP_WORKERS)
 
 
 class Deadlines:

@@ -57,9 +57,14 @@ def test_http_refuses_a_facility_the_token_does_not_own(base_url):
     assert resp.status_code == 200 and msa(resp.text)[1] == "AR"
     assert requests.post(f"{base_url}/hl7v2", data=h.rqa(), timeout=10,
                          headers={"Content-Type": "x-application/hl7-v2+er7"}).status_code == 401
+
+
+def test_http_answers_another_content_type_415_in_plain_text_not_an_ack(base_url):
     wrong_type = requests.post(f"{base_url}/hl7v2", data=h.rqa(), timeout=10, headers={
         "Authorization": "Bearer token-alpha", "Content-Type": "application/json"})
-    assert wrong_type.status_code == 415 and msa(wrong_type.text)[1] == "AR"
+    assert wrong_type.status_code == 415 and wrong_type.headers["Content-Type"].startswith("text/plain")
+    assert wrong_type.text.startswith("415 Unsupported Media Type: send HL7 v2 as ")
+    assert "x-application/hl7-v2+er7" in wrong_type.text and "MSA" not in wrong_type.text
 
 
 def test_mllp_send_delivers_many_messages_on_one_connection(stack, tmp_path):
@@ -94,14 +99,14 @@ def test_concurrent_copies_make_one_case(stack, api):
 
 def test_batch_file_dropped_in_s3_gets_an_ack_file(stack, api):
     s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint)
-    bucket = os.environ["ARCHIVE_BUCKET"]
+    bucket = stack.names["Hl7BatchBucket"]  # the partners' batch bucket, apart from the archive
     body = "FHS|^~\\&|ACMEAPP|ACMEHLTH\rBHS|^~\\&|ACMEAPP|ACMEHLTH\r" + h.rqa(control_id="FILE-1", ref="file1") \
         + h.rqa(control_id="FILE-2", ref="file2").replace("ACMEHLTH", "NOSUCH", 1) + "BTS|2\rFTS|1\r"
-    s3.put_object(Bucket=bucket, Key="hl7/inbound/acme/day1.hl7", Body=body.encode())
+    s3.put_object(Bucket=bucket, Key="inbound/alpha/day1.hl7", Body=body.encode())
     event = {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
-                          "s3": {"bucket": {"name": bucket}, "object": {"key": "hl7/inbound/acme/day1.hl7"}}}]}
-    assert batch.lambda_handler(event, None) == {"acknowledgments": ["hl7/outbound/acme/day1.hl7.ack"]}
-    acks = s3.get_object(Bucket=bucket, Key="hl7/outbound/acme/day1.hl7.ack")["Body"].read().decode()
+                          "s3": {"bucket": {"name": bucket}, "object": {"key": "inbound/alpha/day1.hl7"}}}]}
+    assert batch.lambda_handler(event, None) == {"acknowledgments": ["outbound/alpha/day1.hl7.ack"]}
+    acks = s3.get_object(Bucket=bucket, Key="outbound/alpha/day1.hl7.ack")["Body"].read().decode()
     segments = acks.strip().split("\r")
     assert segments[0].startswith("FHS") and segments[1].startswith("BHS") and segments[-2:] == ["BTS|2", "FTS|1"]
     assert [s.split("|")[1:3] for s in segments if s.startswith("MSA")] == [["AA", "FILE-1"], ["AR", "FILE-2"]]
@@ -118,7 +123,7 @@ def test_claimbridge_send_over_mllp_and_http(stack, tmp_path):
         assert re.search(r"\b1 AA\b", run.stdout + run.stderr), run.stdout + run.stderr
 
 
-def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):
+def test_unreachable_store_is_ar_and_the_resend_is_taken_in(stack, api):
     """Fault injected at the edge: the real DynamoDB store, pointed at a port where nothing listens."""
     from botocore.config import Config
 
@@ -133,7 +138,7 @@ def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):
                                                   working.archive, working.clock))
     try:
         [answer] = handle_message(h.rqa(control_id="FAULT-1", ref="fault1").encode())
-        assert msa(answer.decode())[1:3] == ["AE", "FAULT-1"] and "|207^" in answer.decode()
+        assert msa(answer.decode())[1:3] == ["AR", "FAULT-1"] and "|207^" in answer.decode()
     finally:
         bootstrap.override(lambda: working)
     assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-fault1").json()["total"] == 0
@@ -141,3 +146,57 @@ def test_unreachable_store_is_ae_and_the_resend_is_taken_in(stack, api):
     assert msa(answer.decode())[1] == "AA"
     assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-fault1").json()["total"] == 1
     bootstrap.override(None)
+
+
+def archived_for(stack, partner: str) -> list[str]:
+    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint)
+    listed = s3.list_objects_v2(Bucket=os.environ["ARCHIVE_BUCKET"], Prefix=f"inbound/{partner}/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_training_and_debugging_messages_over_http_and_mllp_are_validated_and_create_nothing(
+        stack, fresh_partner, case_count, api):
+    facility = fresh_partner.upper()
+    training = h.rqa(control_id="TRAIN-HTTP", ref="train1", facility=facility).replace("|P|2.5|", "|T|2.5|", 1)
+    debugging = h.rqa(control_id="DEBUG-MLLP", ref="debug1", facility=facility).replace("|P|2.5|", "|D|2.5|", 1)
+    resp = post(stack.base_url, training, token=f"token-{fresh_partner}")
+    assert resp.status_code == 200 and msa(resp.text)[1:3] == ["AA", "TRAIN-HTTP"]
+    assert msa(resp.text)[3] == "Validated only: processing ID T (training), no case created"
+    with MLLPClient("127.0.0.1", stack.mllp_port) as client:
+        answer = client.send_message(debugging).decode()
+    assert msa(answer)[1:3] == ["AA", "DEBUG-MLLP"] and "processing ID D (debugging)" in msa(answer)[3]
+    invalid = "\r".join(s for s in training.split("\r") if not s.startswith("PID")).replace("TRAIN-HTTP", "TRAIN-BAD")
+    assert msa(post(stack.base_url, invalid, token=f"token-{fresh_partner}").text)[1] == "AE"  # as P would
+    assert case_count(fresh_partner) == 0 and archived_for(stack, fresh_partner) == []
+    for ref in ("REF-train1", "REF-debug1"):
+        assert api(fresh_partner).get("/fhir/ClaimResponse", identifier=ref).json()["total"] == 0
+    production = post(stack.base_url, training.replace("|T|2.5|", "|P|2.5|", 1).replace("TRAIN-HTTP", "PROD-1"),
+                      token=f"token-{fresh_partner}")
+    assert msa(production.text)[1] == "AA" and len(msa(production.text)) == 3  # P: a case, and no such words
+    assert case_count(fresh_partner) == 1 and len(archived_for(stack, fresh_partner)) == 1
+
+
+NEEDS_NO_ANSWER = dict(ack="NE", app_ack="NE")
+
+
+def test_claimbridge_send_does_not_wait_for_a_message_that_needs_no_answer(stack, tmp_path, api):
+    path = tmp_path / "ne-ne.hl7"
+    path.write_text(h.rqa(control_id="NENE-1", ref="nene1", **NEEDS_NO_ANSWER).replace("\r", "\n"))
+    cli = str(Path(sys.executable).with_name("claimbridge"))
+    run = subprocess.run([cli, "send", "--mllp", f"127.0.0.1:{stack.mllp_port}", str(path)],
+                         capture_output=True, text=True, timeout=20)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().endswith("0 without answer, 1 needing no answer"), run.stdout
+    assert api("alpha").get("/fhir/ClaimResponse", identifier="REF-nene1").json()["total"] == 1  # taken in
+
+
+def test_mllp_send_waits_for_an_answer_that_never_comes_as_the_readme_warns(stack, tmp_path):
+    """python-hl7's mllp_send reads an answer after every message; MSH-15/16 NE/NE gets none."""
+    path = tmp_path / "ne-ne.hl7"
+    path.write_text(h.rqa(control_id="NENE-2", ref="nene2", **NEEDS_NO_ANSWER).replace("\r", "\n"))
+    try:
+        subprocess.run([MLLP_SEND, "--port", str(stack.mllp_port), "--file", str(path), "--loose", "127.0.0.1"],
+                       capture_output=True, text=True, timeout=3)
+    except subprocess.TimeoutExpired:
+        return
+    raise AssertionError("mllp_send returned: the README's caveat about NE/NE messages is out of date")

@@ -3,11 +3,14 @@ partners, store failure, dirty input. ACKs are read back with hl7apy, per versio
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.parser import parse_message, parse_segment
 
+from adapters.hl7v2 import wire
+from adapters.hl7v2.ack import Header
 from adapters.memory import MemoryArchive, MemoryCaseStore
 from functions import bootstrap
 from functions.hl7v2.intake import handle_message
@@ -346,3 +349,128 @@ def test_a_letter_digit_or_blank_as_delimiter_is_refused_not_misread(store, enco
 
 def test_an_ack_is_not_acknowledged_even_when_it_cannot_be_read(store):
     assert send("MSH|^0|ACMEAPP|ACMEHLTH|CB|IRO|20261123||ACK^I08^ACK|A1|P|2.5\rMSA|AA|X\r") == []
+
+
+# Processing ID (MSH-11): T (training) and D (debugging) are checked as P is, acknowledged, never kept.
+
+def nothing_kept(store) -> bool:
+    return not store.cases and not store.archive.objects and not store.submissions and not store.outboxes
+
+
+@pytest.mark.parametrize("processing_id", ["T", "D"])
+@pytest.mark.parametrize("version", ["2.3", "2.4", "2.5", "2.6", "2.8"])
+def test_training_and_debugging_messages_are_validated_acknowledged_and_not_kept(store, processing_id, version):
+    text = h.rqa(control_id="TRAIN-1", version=version).replace(f"|P|{version}|", f"|{processing_id}|{version}|", 1)
+    [ack] = send(text)
+    msg = read(ack, version)
+    assert msg.msa.msa_1.value == "AA" and seg(ack, "MSH")[10] == processing_id
+    said = f"Validated only: processing ID {processing_id}"
+    if version == "2.8":  # MSA-3 is withdrawn from 2.7: the words go in an informational ERR-8
+        err = seg(ack, "ERR")
+        assert err[3].startswith("0^Message accepted") and err[4] == "I" and err[8].startswith(said)
+    else:
+        assert seg(ack, "MSA")[3].startswith(said) and "no case created" in seg(ack, "MSA")[3]
+    assert nothing_kept(store)
+
+
+def test_training_messages_get_the_refusals_production_would(store):
+    train = (lambda text: text.replace("|P|2.5|", "|T|2.5|", 1))  # noqa: E731
+    no_pid = "\r".join(s for s in h.rqa().split("\r") if not s.startswith("PID"))
+    for text, code, err in [(no_pid, "AE", "100"), (h.rqa(facility="NOSUCH"), "AR", "204"),
+                            (h.rqa().replace("72148^MRI", "72  148^MRI"), "AE", "102"),
+                            (h.rqa("I09", ref="never-sent"), "AE", "204"), (h.rqa(version="2.2"), "AR", "203")]:
+        [production] = send(text)
+        [training] = send(train(text) if "|P|2.5|" in text else text.replace("|P|2.2", "|T|2.2"))
+        assert (seg(training, "MSA")[1], "|".join(seg(training, "ERR"))) == (code, "|".join(seg(production, "ERR")))
+        assert err in "|".join(seg(training, "ERR"))
+    assert not store.cases
+
+
+def test_a_training_change_to_a_production_case_changes_nothing(store):
+    send(h.rqa("I08", ref="31"))
+    [case] = store.cases.values()
+    writes, objects = store.writes, dict(store.archive.objects)
+    for trigger in ("I09", "I11"):
+        [ack] = send(h.rqa(trigger, ref="31").replace("|P|2.5|", "|T|2.5|", 1))
+        assert seg(ack, "MSA")[1] == "AA" and "Validated only" in seg(ack, "MSA")[3]
+    assert store.cases[case.id] == case and store.writes == writes and store.archive.objects == objects
+    assert not store.outbox(case.id)
+
+
+# Acknowledgment codes: AE where the content is in error, AR where the message could not be processed.
+
+def withdrawn_case(store, ref: str):
+    from review import commands as cmd, lifecycle
+    from review.model import Caller, Role
+    send(h.rqa("I08", ref=ref))
+    [case] = store.cases.values()
+    lead = Caller(id="lead-demo", roles=frozenset({Role.SUPERVISOR}))
+    withdrawn, event = lifecycle.withdraw(case, lead, cmd.Withdraw(version=1, reason="requester withdrew"),
+                                          datetime(2026, 11, 24, tzinfo=timezone.utc))
+    store.replace(withdrawn, 1, [event])
+    return withdrawn
+
+
+@pytest.mark.parametrize("version", ["2.4", "2.5", "2.8"])
+def test_a_change_the_case_is_closed_to_is_an_application_error_saying_why(store, version):
+    case = withdrawn_case(store, f"closed{version}")
+    [ack] = send(h.rqa("I11", ref=f"closed{version}", version=version))  # a cancel of a withdrawn request
+    read(ack, version)
+    assert seg(ack, "MSA")[1] == "AE"
+    err = "|".join(seg(ack, "ERR"))
+    assert "207" in err and "206" not in err
+    said = seg(ack, "MSA")[3] if version != "2.8" else seg(ack, "ERR")[8]
+    assert said == "cannot cancel: the case is withdrawn"
+    assert store.cases[case.id] == case
+    [commit] = send(h.rqa("I11", ref=f"closed{version}", version=version, control_id="AGAIN", ack="AL", app_ack="AL"))
+    assert seg(commit, "MSA")[1] == "CE"
+
+
+def test_a_concurrent_change_that_won_the_race_is_ar_206_and_ce(store, monkeypatch):
+    from review.errors import StaleVersion
+    send(h.rqa("I08", ref="race"))
+
+    def lost(*args, **kwargs):
+        raise StaleVersion("the case changed meanwhile", "version")
+    monkeypatch.setattr(store, "replace", lost)
+    [ack] = send(h.rqa("I09", ref="race"))
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("206")
+    assert [seg(a, "MSA")[1] for a in send(h.rqa("I09", ref="race", control_id="R2", ack="AL", app_ack="AL"))] == ["CE"]
+
+
+def test_the_ack_time_carries_its_offset(store):
+    import re
+    [ack] = send(h.rqa())
+    assert re.fullmatch(r"\d{14}[+-]\d{4}", seg(ack, "MSH")[6])
+    [answer] = send("FHS|^~\\&|ACMEAPP|ACMEHLTH\rBHS|^~\\&|ACMEAPP|ACMEHLTH\r" + h.rqa(ref="2") + "BTS|1\rFTS|1\r")
+    assert all(re.fullmatch(r"\d{14}[+-]\d{4}", s.split("|")[6]) for s in answer.split("\r")[:2])
+
+
+def test_the_batch_envelope_answers_in_the_batchs_delimiters_with_the_parties_swapped(store):
+    batch = ("FHS|^~\\&|ACMEAPP|ACMEHLTH|CLAIMBRIDGE|IRO|20261123||day1.hl7||FILE-9\r"
+             "BHS|^~\\&|ACMEAPP|ACMEHLTH|CLAIMBRIDGE|IRO|20261123||||BATCH-9\r"
+             + h.rqa(ref="env1") + h.rqa(ref="env2") + "BTS|2\rFTS|1\r").replace("|", "#")
+    [answer] = send(batch)
+    segments = answer.rstrip("\r").split("\r")
+    fhs, bhs = segments[0].split("#"), segments[1].split("#")
+    assert fhs[:6] == ["FHS", "^~\\&", "CLAIMBRIDGE", "IRO", "ACMEAPP", "ACMEHLTH"] and fhs[11] == "FILE-9"
+    assert bhs[:6] == ["BHS", "^~\\&", "CLAIMBRIDGE", "IRO", "ACMEAPP", "ACMEHLTH"] and bhs[11] == "BATCH-9"
+    assert segments[-2:] == ["BTS#2", "FTS#1"]
+    assert [s.split("#")[1] for s in segments if s.startswith("MSA")] == ["AA", "AA"]
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.hl7"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_the_shipped_examples_pass_hl7apys_strict_validation_for_their_version(path):
+    batch = wire.split(path.read_bytes())
+    assert batch.messages
+    for text in batch.messages:
+        msg = parse_message(text, validation_level=VALIDATION_LEVEL.STRICT, find_groups=True)
+        msg.validate()  # segment order and groups of the version's structure, required fields, data types
+        assert msg.msh.msh_4.to_er7() == "DEMOPAYER"
+    # hl7apy reads no FHS/BHS (it takes FHS-1/FHS-2 for ordinary fields); the trailers it does read
+    for trailer in ("BTS", "FTS"):
+        for line in (s for s in wire.segments(path.read_text()) if s.startswith(trailer)):
+            parse_segment(line, version=Header.of(batch.messages[0]).version, validation_level=VALIDATION_LEVEL.STRICT)

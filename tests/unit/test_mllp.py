@@ -290,9 +290,10 @@ def test_the_container_entry_point_serves_the_intake_and_stops_on_sigterm(tmp_pa
     launcher.write_text("\n".join([
         "import sys, types",
         "from tests.stub_intake import StubIntake",
-        "for name in ('functions.hl7v2', 'functions.hl7v2.intake'):",
+        "for name in ('functions.hl7v2', 'functions.hl7v2.intake', 'functions.hl7v2.senders'):",
         "    sys.modules[name] = types.ModuleType(name)",
-        "sys.modules['functions.hl7v2.intake'].handle_message = StubIntake()",
+        "sys.modules['functions.hl7v2.intake'].handle_message = intake = StubIntake()",
+        "sys.modules['functions.hl7v2.senders'].mllp_handle = lambda peer: intake",
         "from infra.mllp.__main__ import main",
         "sys.exit(main())",
     ]))

@@ -67,3 +67,69 @@ def test_a_bad_delivery_entry_names_the_partner_and_field_and_no_value(delivery,
 def test_org_identifiers_are_system_and_value():
     with pytest.raises(ValueError, match="partner ehr: org_identifiers"):
         PartnerRegistry.from_document("partners:\n  - id: ehr\n    org_identifiers: ['1234567893']\n")
+
+
+FINGERPRINT_A, FINGERPRINT_B = "ab" * 32, ":".join(["CD"] * 32)  # colons and capitals as openssl prints them
+
+
+def mllp_registry(blocks: dict) -> PartnerRegistry:
+    import json
+
+    return PartnerRegistry.from_document(json.dumps({"partners": [
+        {"id": pid, "hl7_facilities": [pid.upper()], **({"mllp": block} if block is not None else {})}
+        for pid, block in blocks.items()]}))
+
+
+def test_an_mllp_connection_is_named_by_certificate_else_by_source_network():
+    registry = mllp_registry({"a": {"client_certs": [FINGERPRINT_A], "source_cidrs": ["10.1.0.0/16"]},
+                              "b": {"client_certs": [FINGERPRINT_B]},
+                              "c": {"source_cidrs": ["192.168.7.0/24", "2001:db8::/32"]}, "d": None})
+    assert registry.partners["b"].mllp.client_certs == ("cd" * 32,)  # normalised
+    assert registry.mllp_sender("10.1.2.3", FINGERPRINT_A.upper()).id == "a"
+    assert registry.mllp_sender("172.16.0.1", "cd" * 32).id == "b"  # no networks: anywhere
+    assert registry.mllp_sender("192.168.7.9", None).id == "c"
+    assert registry.mllp_sender("::ffff:192.168.7.9", None).id == "c"  # a dual-stack socket's IPv4 peer
+    assert registry.mllp_sender("2001:db8::1", None).id == "c"
+
+
+@pytest.mark.parametrize("address, fingerprint, reason", [
+    ("10.1.2.3", "ef" * 32, "the client certificate is no partner's"),
+    ("10.9.9.9", FINGERPRINT_A, "the client certificate's partner does not connect from this address"),
+    ("10.1.2.3", None, "no partner's client certificate or source network"),  # a's network, but a needs its certificate
+    ("192.168.8.1", None, "no partner's client certificate or source network"),
+])
+def test_an_mllp_connection_no_partner_vouches_for_is_refused(address, fingerprint, reason):
+    from adapters.partners import SenderRefused
+
+    registry = mllp_registry({"a": {"client_certs": [FINGERPRINT_A], "source_cidrs": ["10.1.0.0/16"]},
+                              "c": {"source_cidrs": ["192.168.7.0/24"]}, "d": None})
+    with pytest.raises(SenderRefused, match=reason):
+        registry.mllp_sender(address, fingerprint)
+
+
+def test_with_no_mllp_block_msh_4_alone_names_the_sender():
+    assert mllp_registry({"a": None, "b": None}).mllp_sender("203.0.113.9", None) is None
+
+
+@pytest.mark.parametrize("block, message", [
+    ({}, "partner acme: mllp: give client_certs, source_cidrs or both"),
+    ({"client_certs": ["abc"]}, "partner acme: mllp.client_certs: each is a certificate's SHA-256 fingerprint"),
+    ({"source_cidrs": ["10.0.0.1/8"]}, "partner acme: mllp.source_cidrs: each is a network"),
+    ({"source_cidrs": ["engine.example"]}, "partner acme: mllp.source_cidrs: each is a network"),
+    ({"source_cidr": ["10.0.0.0/8"]}, "partner acme: mllp.source_cidr: Extra inputs are not permitted"),
+])
+def test_a_bad_mllp_block_names_the_partner_and_field_and_no_value(block, message):
+    with pytest.raises(ValueError) as err:
+        mllp_registry({"acme": block})
+    assert str(err.value).startswith(message), str(err.value)
+    assert "10.0.0" not in str(err.value) and "engine.example" not in str(err.value)
+
+
+def test_one_certificate_or_address_names_one_partner_only():
+    with pytest.raises(ValueError, match="partners a and b: mllp.client_certs: a certificate can name one partner only"):
+        mllp_registry({"a": {"client_certs": [FINGERPRINT_A]}, "b": {"client_certs": [FINGERPRINT_A.upper()]}})
+    with pytest.raises(ValueError, match="partners a and b: mllp.source_cidrs overlap"):
+        mllp_registry({"a": {"source_cidrs": ["10.0.0.0/8"]}, "b": {"source_cidrs": ["10.20.0.0/16"]}})
+    # Certificates tell partners apart: their networks may overlap (one engine host, two partners' certificates).
+    mllp_registry({"a": {"client_certs": [FINGERPRINT_A], "source_cidrs": ["10.0.0.0/8"]},
+                   "b": {"client_certs": [FINGERPRINT_B], "source_cidrs": ["10.0.0.0/8"]}})

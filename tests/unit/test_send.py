@@ -5,6 +5,7 @@ import re
 import socket
 import threading
 import time
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -186,11 +187,49 @@ def test_http_token_from_the_environment(http_intake, files, capsys, monkeypatch
     assert status == 0 and out.endswith(": 1 AA, 0 AE, 0 AR, 0 without answer"), out
 
 
-def test_http_refusal_is_a_transport_error(http_intake, files, capsys):
+@pytest.mark.parametrize("token", [["--token", "wrong"], []])
+def test_http_without_a_good_token_says_401_and_how_to_give_one(http_intake, files, capsys, monkeypatch, token):
     url, _ = http_intake
-    status, out = send(capsys, *files(one=batch("U-1", "U-2")), "--http", url, "--token", "wrong")
+    monkeypatch.delenv("CLAIMBRIDGE_TOKEN", raising=False)
+    status, out = send(capsys, *files(one=batch("U-1", "U-2")), "--http", url, *token)
     assert status == 1
-    assert out.endswith(": 0 AA, 0 AE, 0 AR, 2 without answer, 1 transport errors"), out
+    assert out.endswith(": 0 AA, 0 AE, 0 AR, 2 without answer, "
+                        "1 request refused: 401 Unauthorized: check --token or $CLAIMBRIDGE_TOKEN"), out
+    assert "transport" not in out
+
+
+def test_http_connection_refused_is_one_transport_error_in_the_singular(files, capsys):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    status, out = send(capsys, *files(one=message("S-1")), "--http", f"http://127.0.0.1:{port}", "--token", TOKEN)
+    assert status == 1
+    assert re.fullmatch(r"sent 1 message from 1 file in \d+\.\d s: 0 AA, 0 AE, 0 AR, 1 without answer, "
+                        r"1 transport error", out), out
+
+
+def test_the_progress_bar_has_a_width_on_a_terminal_that_reports_none(listener, files, monkeypatch):
+    """A pseudo-terminal as made has 0 columns and 0 rows: tqdm drew nothing there but a blank line."""
+    import io
+    import os
+    import pty
+
+    from infra.local.send import send_mllp
+
+    master, secondary = pty.openpty()
+    assert os.get_terminal_size(secondary).columns == 0
+    terminal = io.TextIOWrapper(os.fdopen(secondary, "wb", buffering=0), write_through=True)
+    monkeypatch.setattr("sys.stderr", terminal)
+    try:
+        tally = send_mllp([Path(p) for p in files(one=batch("P-1", "P-2", "P-3"))], "127.0.0.1", listener.port)
+        terminal.flush()
+        drawn = os.read(master, 65536).decode()
+    finally:
+        terminal.close()
+        os.close(master)
+    assert tally.codes["AA"] == 3
+    last = drawn.replace("\r\n", "\n").split("\r")[-1].strip()
+    assert "3/3" in last and "100%" in last and len(last) <= 80, repr(drawn)
 
 
 def test_a_missing_file_is_a_usage_error(capsys, tmp_path):
