@@ -190,7 +190,7 @@ def admit(msg: V2Message, header: Header, token_partner: str | None) -> tuple[st
     if partner is None or owner != partner:  # over HTTP, MSH-4 must be the token's partner's own
         raise Refusal("AR", Error(ack.UNKNOWN_KEY_IDENTIFIER, "MSH", 4), text=(
             "MSH-4 is no partner's sending facility" if token_partner is None else
-            "MSH-4 is not a sending facility of the partner the token, certificate, address or file prefix proves"))
+            "MSH-4 is not a facility of the partner this sender was identified as"))  # MSA-3: 80 characters
     if not event.related and msg.first("PID") is None:
         raise Refusal("AE", Error(ack.SEGMENT_SEQUENCE_ERROR, "PID"))
     return partner.id, event
