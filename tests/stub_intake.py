@@ -60,3 +60,33 @@ class StubIntake:
     @property
     def control_ids(self) -> list[str]:
         return [control_id(frame) for frame in self.frames]
+
+
+def launch_container(tmp_path, environment: dict[str, str] | None = None):
+    """infra/mllp's container entry point in a process of its own, the intake stood in for by the stub
+    (the entry point imports it lazily, by name). Returns (process, port)."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    launcher = tmp_path / "launch.py"
+    launcher.write_text("\n".join([
+        "import sys, types",
+        "from tests.stub_intake import StubIntake",
+        "for name in ('functions.hl7v2', 'functions.hl7v2.intake', 'functions.hl7v2.senders'):",
+        "    sys.modules[name] = types.ModuleType(name)",
+        "sys.modules['functions.hl7v2.intake'].handle_message = intake = StubIntake()",
+        "sys.modules['functions.hl7v2.senders'].mllp_handle = lambda peer: intake",
+        "from infra.mllp.__main__ import main",
+        "sys.exit(main())",
+    ]))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    process = subprocess.Popen([sys.executable, str(launcher)], cwd=root, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT,
+                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "MLLP_PORT": str(port),
+                                    "MLLP_HOST": "127.0.0.1", **(environment or {})})
+    return process, port

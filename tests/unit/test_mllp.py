@@ -15,7 +15,7 @@ import pytest
 from hl7.client import MLLPClient
 
 from adapters.hl7v2.mllp import MllpListener
-from tests.stub_intake import StubIntake, ack, control_id, message
+from tests.stub_intake import StubIntake, ack, control_id, launch_container, message
 
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
 
@@ -285,26 +285,7 @@ def test_port_zero_picks_a_free_port_and_a_taken_port_fails_start(listen):
 
 
 def test_the_container_entry_point_serves_the_intake_and_stops_on_sigterm(tmp_path):
-    # functions.hl7v2.intake stood in for by the stub: the entry point imports it lazily, by name.
-    launcher = tmp_path / "launch.py"
-    launcher.write_text("\n".join([
-        "import sys, types",
-        "from tests.stub_intake import StubIntake",
-        "for name in ('functions.hl7v2', 'functions.hl7v2.intake', 'functions.hl7v2.senders'):",
-        "    sys.modules[name] = types.ModuleType(name)",
-        "sys.modules['functions.hl7v2.intake'].handle_message = intake = StubIntake()",
-        "sys.modules['functions.hl7v2.senders'].mllp_handle = lambda peer: intake",
-        "from infra.mllp.__main__ import main",
-        "sys.exit(main())",
-    ]))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    service = subprocess.Popen([sys.executable, str(launcher)], cwd=root, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT,
-                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "MLLP_PORT": str(port),
-                                    "MLLP_HOST": "127.0.0.1"})
+    service, port = launch_container(tmp_path)
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -4,19 +4,15 @@ Manager), a client certificate required, and the peer handed to `admit`. The int
 from __future__ import annotations
 
 import signal
-import socket
 import ssl
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from adapters.hl7v2.mllp import MllpListener, NotAdmitted, Peer, exchange
 from infra.mllp.__main__ import TLS_VARIABLES, tls_from_environment
 from tests.certs import make_pki
-from tests.stub_intake import StubIntake, ack, message
+from tests.stub_intake import StubIntake, ack, launch_container, message
 
 
 @pytest.fixture(scope="module")
@@ -70,25 +66,7 @@ def test_the_tls_variables_come_all_together_or_not_at_all(pki, missing):
 
 
 def test_the_container_entry_point_speaks_tls_when_the_task_gives_it_a_certificate(pki, tmp_path):
-    launcher = tmp_path / "launch.py"
-    launcher.write_text("\n".join([
-        "import sys, types",
-        "from tests.stub_intake import StubIntake",
-        "for name in ('functions.hl7v2', 'functions.hl7v2.intake', 'functions.hl7v2.senders'):",
-        "    sys.modules[name] = types.ModuleType(name)",
-        "sys.modules['functions.hl7v2.intake'].handle_message = intake = StubIntake()",
-        "sys.modules['functions.hl7v2.senders'].mllp_handle = lambda peer: intake",
-        "from infra.mllp.__main__ import main",
-        "sys.exit(main())",
-    ]))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    root = Path(__file__).resolve().parents[2]
-    service = subprocess.Popen([sys.executable, str(launcher)], cwd=root, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT,
-                               env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "MLLP_PORT": str(port),
-                                    "MLLP_HOST": "127.0.0.1", **pem_environment(pki)})
+    service, port = launch_container(tmp_path, pem_environment(pki))
     try:
         context, deadline = pki.client_context(pki.issue_client("container")), time.monotonic() + 30
         while True:
