@@ -95,10 +95,11 @@ def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) 
     return app
 
 
-def resolve(app: APIGatewayRestResolver, event: dict, context: Any) -> dict:
+def resolve(app: APIGatewayRestResolver, event: dict, context: Any,
+            produces: frozenset[str] = frozenset()) -> dict:
     """Lambda entry for an API function: refuse what the resolver must never see, then resolve.
-    A HEAD is answered as its GET, without the body."""
-    if not acceptable(event):
+    A HEAD is answered as its GET, without the body. `produces`: media types it writes besides JSON."""
+    if not acceptable(event, produces):
         return {"statusCode": 406, "headers": {"Content-Type": FHIR_JSON}, "isBase64Encoded": False,
                 "body": json.dumps(operation_outcome("not-supported", f"this server writes JSON only ({FHIR_JSON})"))}
     if event.get("body") is not None and event.get("httpMethod") in ("POST", "PUT", "PATCH"):
@@ -117,7 +118,7 @@ JSON_FORMATS = frozenset({"json", "application/json", FHIR_JSON})
 ANY_FORMAT = frozenset({"*/*", "application/*"})
 
 
-def acceptable(event: dict) -> bool:
+def acceptable(event: dict, produces: frozenset[str] = frozenset()) -> bool:
     """Whether the client takes JSON: FHIR's `_format` (which overrides Accept), else the Accept header.
     FHIR XML is not written: a client that asks only for it hears 406 rather than JSON it cannot read."""
     asked = (event.get("queryStringParameters") or {}).get("_format")
@@ -127,7 +128,7 @@ def acceptable(event: dict) -> bool:
     if not accept:
         return True
     taken = [media for media, q in map(_media_range, accept.split(",")) if q > 0]
-    return any(m in JSON_FORMATS or m in ANY_FORMAT for m in taken)
+    return any(m in JSON_FORMATS or m in ANY_FORMAT or m in produces for m in taken)
 
 
 def _media_range(part: str) -> tuple[str, float]:

@@ -5,6 +5,7 @@ flushes its own; one-off counts use `count()`."""
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any, Callable
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -28,7 +29,10 @@ def entry_point(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
 
 
 def count(name: str, **dimensions: str) -> None:
-    """One metric data point, emitted at once (EMF on stdout)."""
+    """One metric data point, emitted at once (EMF on stdout), unless Powertools' own switch turns
+    metrics off (its single_metric does not read it)."""
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=SERVICE,

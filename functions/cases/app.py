@@ -33,4 +33,4 @@ def openapi():
 
 @entry_point
 def lambda_handler(event, context):
-    return http.resolve(app, event, context)
+    return http.resolve(app, event, context, produces=frozenset({"text/csv", "text/html"}))  # report, swagger

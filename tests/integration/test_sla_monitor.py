@@ -18,9 +18,9 @@ from functions import bootstrap
 from tests import factories as f
 
 T0 = datetime(2026, 3, 5, 15, 0, tzinfo=timezone.utc)  # 10:00 EST; the 7 days run into EDT (March 8)
-STANDARD_DUE = "2026-03-12T14:00:00+00:00"  # 10:00 EDT, seven calendar days on the partner's wall clock
-EXPEDITED_DUE = "2026-03-08T15:00:00+00:00"  # 72 elapsed hours
-EXTENDED_DUE = "2026-03-26T14:00:00+00:00"  # 7 + 14 calendar days
+STANDARD_DUE = "2026-03-12T14:00:00Z"  # 10:00 EDT, seven calendar days on the partner's wall clock
+EXPEDITED_DUE = "2026-03-08T15:00:00Z"  # 72 elapsed hours
+EXTENDED_DUE = "2026-03-26T14:00:00Z"  # 7 + 14 calendar days
 
 
 class FakeClock:
@@ -128,7 +128,7 @@ def test_overdue_cases_alert_once_per_deadline(stack, api, reviewer, clock, inbo
 
     late, decided, extended, urgent = submit("late"), submit("decided"), submit("extended"), submit("urgent", "stat")
     due = {c: dr.get(f"/cases/{c}").json()["case"]["due_at"] for c in (late, decided, extended, urgent)}
-    assert {c: datetime.fromisoformat(d.replace("Z", "+00:00")).isoformat() for c, d in due.items()} == {
+    assert {c: datetime.fromisoformat(d.replace("Z", "+00:00")).isoformat().replace("+00:00", "Z") for c, d in due.items()} == {
         late: STANDARD_DUE, decided: STANDARD_DUE, extended: STANDARD_DUE, urgent: EXPEDITED_DUE}
 
     # A day in: nothing is within 24 hours of its deadline.
@@ -176,7 +176,7 @@ def test_overdue_cases_alert_once_per_deadline(stack, api, reviewer, clock, inbo
     assert resp.status_code == 200, resp.text
     counted = [json.loads(line) for line in capfd.readouterr().out.splitlines() if '"ClockExtensions"' in line]
     assert [(m["partner"], m["ClockExtensions"]) for m in counted] in ([(fresh_partner, 1.0)], [(fresh_partner, [1.0])])
-    assert datetime.fromisoformat(resp.json()["due_at"].replace("Z", "+00:00")).isoformat() == EXTENDED_DUE
+    assert datetime.fromisoformat(resp.json()["due_at"].replace("Z", "+00:00")).isoformat().replace("+00:00", "Z") == EXTENDED_DUE
 
     # The old deadline passes: only the case still running on it alerts.
     clock.set(datetime(2026, 3, 12, 14, 0, tzinfo=timezone.utc))
