@@ -90,3 +90,17 @@ def launch_container(tmp_path, environment: dict[str, str] | None = None):
                                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "MLLP_PORT": str(port),
                                     "MLLP_HOST": "127.0.0.1", **(environment or {})})
     return process, port
+
+
+def when_listening(service, connect, seconds: float = 30):
+    """`connect()` once the launched container listens: retried while refused, failing with the
+    container's output if it exits or the time runs out."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return connect()
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline and service.poll() is None, service.stdout.read()
+            time.sleep(0.1)

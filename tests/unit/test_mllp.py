@@ -15,7 +15,7 @@ import pytest
 from hl7.client import MLLPClient
 
 from adapters.hl7v2.mllp import MllpListener
-from tests.stub_intake import StubIntake, ack, control_id, launch_container, message
+from tests.stub_intake import StubIntake, ack, control_id, launch_container, message, when_listening
 
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
 
@@ -287,14 +287,7 @@ def test_port_zero_picks_a_free_port_and_a_taken_port_fails_start(listen):
 def test_the_container_entry_point_serves_the_intake_and_stops_on_sigterm(tmp_path):
     service, port = launch_container(tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client = MLLPClient("127.0.0.1", port)
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline and service.poll() is None, service.stdout.read()
-                time.sleep(0.1)
+        client = when_listening(service, lambda: MLLPClient("127.0.0.1", port))
         with client:
             assert client.send_message(message("CONTAINER")) == VT + ack("CONTAINER") + FS_CR
         service.send_signal(signal.SIGTERM)

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import signal
 import ssl
-import time
 
 import pytest
 
 from adapters.hl7v2.mllp import MllpListener, NotAdmitted, Peer, exchange
 from infra.mllp.__main__ import TLS_VARIABLES, tls_from_environment
 from tests.certs import make_pki
-from tests.stub_intake import StubIntake, ack, launch_container, message
+from tests.stub_intake import StubIntake, ack, launch_container, message, when_listening
 
 
 @pytest.fixture(scope="module")
@@ -68,14 +67,9 @@ def test_the_tls_variables_come_all_together_or_not_at_all(pki, missing):
 def test_the_container_entry_point_speaks_tls_when_the_task_gives_it_a_certificate(pki, tmp_path):
     service, port = launch_container(tmp_path, pem_environment(pki))
     try:
-        context, deadline = pki.client_context(pki.issue_client("container")), time.monotonic() + 30
-        while True:
-            try:
-                answer = exchange("127.0.0.1", port, message("CONTAINER-TLS").encode(), context=context)
-                break
-            except ConnectionRefusedError:
-                assert time.monotonic() < deadline and service.poll() is None, service.stdout.read()
-                time.sleep(0.1)
+        context = pki.client_context(pki.issue_client("container"))
+        answer = when_listening(service, lambda: exchange("127.0.0.1", port, message("CONTAINER-TLS").encode(),
+                                                          context=context))
         assert answer == ack("CONTAINER-TLS")
         service.send_signal(signal.SIGTERM)
         assert service.wait(timeout=30) == 0
