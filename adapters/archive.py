@@ -23,3 +23,8 @@ class S3Archive:
 
     def get(self, key: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def link(self, key: str, seconds: int) -> str:
+        """A presigned GET: the reader's browser fetches the object from S3 itself, for `seconds`."""
+        return self.client.generate_presigned_url("get_object", Params={"Bucket": self.bucket, "Key": key},
+                                                  ExpiresIn=seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from review.errors import StaleVersion
-from review.model import Case, Event, Submission
+from review.model import Case, Event, InboundMessage, Submission
 from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
@@ -21,14 +21,18 @@ class DynamoCaseRepository:
         self.client = client
         self.table = table
 
-    def create(self, case: Case, submission: Submission, event: Event) -> None:
-        self._transact(keys.create_case_transaction(self.table, case, submission, event), case.partner_id,
+    def create(self, case: Case, submission: Submission, event: Event, message: InboundMessage | None = None) -> None:
+        self._transact(keys.create_case_transaction(self.table, case, submission, event, message), case.partner_id,
                        submission)
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
-        self._transact(keys.replace_case_transaction(self.table, case, expected_version, events, submission, outbox),
-                       case.partner_id, submission)
+                submission: Submission | None = None, outbox: list[OutboxRecord] = (),
+                message: InboundMessage | None = None) -> None:
+        self._transact(keys.replace_case_transaction(self.table, case, expected_version, events, submission, outbox,
+                                                     message), case.partner_id, submission)
+
+    def record_message(self, message: InboundMessage) -> None:
+        self.client.put_item(TableName=self.table, Item=keys.message_item(message))
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         return [keys.outbox_record(i) for i in items(self.client, keys.outbox_query(self.table, case_id))]

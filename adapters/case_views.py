@@ -6,13 +6,14 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Iterator
 
 from review.errors import Invalid
 from review.metrics import DecisionRecord
-from review.model import Event, Kind, Priority
+from review.model import Event, InboundMessage, Kind, Priority
 from review.views import AccessRecord, CaseSummary, Page, WorklistQuery
 
 from . import dynamo_keys as keys
@@ -86,6 +87,22 @@ class DynamoCaseViews:
                     extended=item["extended"]["BOOL"]))
         return records
 
+    def messages(self, today: date, limit: int, cursor: str | None) -> tuple[list[InboundMessage], str | None]:
+        """Newest first, a day's partition after another, back MESSAGE_LOG_DAYS days (what TTL keeps).
+        The cursor is the last entry's sort key: the next page starts just before it."""
+        before = _decode_message_cursor(cursor) if cursor else None
+        day = date.fromisoformat(before[:10]) if before else today
+        found: list[Item] = []
+        while len(found) <= limit and (today - day).days <= keys.MESSAGE_LOG_DAYS:
+            for page in self._pages(keys.message_query(self.table, day, limit + 1 - len(found), before)):
+                found += page["Items"]
+                if len(found) > limit:
+                    break
+            day, before = day - timedelta(days=1), None
+        rows = found[:limit]
+        following = _encode_message_cursor(rows[-1]["SK"]["S"]) if len(found) > limit else None
+        return [InboundMessage.model_validate_json(i["doc"]["S"]) for i in rows], following
+
     def _pages(self, request: Item, start: Item | None = None) -> Iterator[Item]:
         return pages(self.client, request, start)
 
@@ -134,3 +151,20 @@ def _decode_cursor(cursor: str, fingerprint: str) -> Item:
     if not valid:
         raise Invalid("the cursor is not one this worklist query returned", "cursor", "invalid")
     return key
+
+
+MESSAGE_SK = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[0-9a-f]{8}")
+
+
+def _encode_message_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode()
+
+
+def _decode_message_cursor(cursor: str) -> str:
+    try:
+        sk = base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        sk = ""
+    if not MESSAGE_SK.fullmatch(sk):
+        raise Invalid("the cursor is not one the message log returned", "cursor", "invalid")
+    return sk

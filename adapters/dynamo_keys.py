@@ -13,6 +13,7 @@ Single table, keys PK/SK:
 | outbox record     | CASE#<case id>                   | OUTBOX#<version>#<target> | state, tries, attempts (no bodies) |
 | subscription      | SUBSCRIPTION#<id>                | SUBSCRIPTION            | doc, status, error, events (counter), partner |
 | subscription lookup | SUBORG#<org filter value>      | SUBSCRIPTION#<id>       | a copy (doc, status, error), one per subscription, while not off |
+| inbound message   | MESSAGES#<yyyy-mm-dd> (UTC)      | <at>#<random>           | the message log: ids and codes, no PHI; TTL `expires` |
 
 Sparse global secondary indexes, all on a case's small attributes (INCLUDE projection, no document):
 | index               | hash key                          | range key (GSI1SK / GSI5SK) | while        |
@@ -33,12 +34,14 @@ import hashlib
 import secrets
 from typing import Any
 
-from datetime import datetime
+from datetime import date, datetime, timedelta, timezone
 
 from fhir_mappings.subscription import PasSubscription
 from review.errors import Invalid
 from review.metrics import outcome_of
-from review.model import DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, Reviewer, Status, Submission, instant
+from review.model import (
+    DETERMINED_STATUSES, OPEN_STATUSES, Case, Event, InboundMessage, Reviewer, Status, Submission, instant,
+)
 from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.views import AccessRecord, WorklistQuery
 
@@ -182,27 +185,60 @@ def _put(table: str, item: Item, condition: str | None = None, values: Item | No
 CASE_AT, SUBMISSION_AT = 0, 1
 
 
-def create_case_transaction(table: str, case: Case, submission: Submission, event: Event) -> Item:
-    """One TransactWriteItems for a new case: case, submission record, first event, claim lookups."""
+def create_case_transaction(table: str, case: Case, submission: Submission, event: Event,
+                            message: InboundMessage | None = None) -> Item:
+    """One TransactWriteItems for a new case: case, submission record, first event, claim lookups,
+    and the message's entry in the message log."""
     return {"TransactItems": [
         _put(table, case_item(case), "attribute_not_exists(PK)"),
         _put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"),
         _put(table, event_item(case.id, event)),
         *[_put(table, i) for i in lookup_items(case.partner_id, case.lookup_keys, case)],
+        *([_put(table, message_item(message))] if message else []),
     ]}
 
 
 def replace_case_transaction(table: str, case: Case, expected_version: int, events: list[Event],
-                             submission: Submission | None, outbox: list[OutboxRecord] = ()) -> Item:
+                             submission: Submission | None, outbox: list[OutboxRecord] = (),
+                             message: InboundMessage | None = None) -> Item:
     """One TransactWriteItems for a changed case, guarded by its version (optimistic locking), with
-    the outbox records the change owes (review/outbox.py), each written once."""
+    the outbox records the change owes (review/outbox.py), each written once, and the entry of the
+    message that changed it (if one did) in the message log."""
     items = [_update_case(table, case, expected_version)]
     if submission is not None:
         items.append(_put(table, submission_item(case.partner_id, submission, case.id), "attribute_not_exists(PK)"))
         items += [_put(table, i) for i in lookup_items(case.partner_id, submission.draft.claim_keys, case)]
     items += [_put(table, event_item(case.id, e, n)) for n, e in enumerate(events)]
     items += [_put(table, outbox_item(r), "attribute_not_exists(PK)") for r in outbox]
+    if message is not None:
+        items.append(_put(table, message_item(message)))
     return {"TransactItems": items}
+
+
+# The inbound message log: one partition per UTC day, newest last; DynamoDB's TTL removes entries
+# MESSAGE_LOG_DAYS after they were written (the `expires` attribute, epoch seconds).
+MESSAGE_LOG_DAYS = 30
+
+
+def _message_pk(day: date) -> str:
+    return f"MESSAGES#{day.isoformat()}"
+
+
+def message_item(message: InboundMessage) -> Item:
+    at = message.at.astimezone(timezone.utc)
+    return {"PK": _s(_message_pk(at.date())), "SK": _s(f"{instant(at)}#{secrets.token_hex(4)}"),
+            "doc": _s(message.model_dump_json(exclude_none=True)),
+            "expires": {"N": str(int((at + timedelta(days=MESSAGE_LOG_DAYS)).timestamp()))}}
+
+
+def message_query(table: str, day: date, limit: int, before: str | None = None) -> Item:
+    """One day's entries, newest first, those sorting before `before` (an entry's SK) only."""
+    request: Item = {"TableName": table, "KeyConditionExpression": "PK = :pk", "ScanIndexForward": False,
+                     "Limit": limit, "ExpressionAttributeValues": {":pk": _s(_message_pk(day))}}
+    if before:
+        request["KeyConditionExpression"] += " AND SK < :before"
+        request["ExpressionAttributeValues"][":before"] = _s(before)
+    return request
 
 
 OUTBOX_SK = "OUTBOX#"

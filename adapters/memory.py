@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 
 from review.errors import StaleVersion
-from review.model import Case, Event, RawPayload, Reviewer, Submission
+from review.model import Case, Event, InboundMessage, RawPayload, Reviewer, Submission
 from review.outbox import Attempt, DeliveryState, OutboxRecord
 from review.rules import best_match
 from review.services import DuplicateSubmission, SubmissionRecord
@@ -20,21 +20,26 @@ class MemoryCaseStore:
         self.submissions: dict[tuple[str, str], SubmissionRecord] = {}
         self.lookups: dict[tuple[str, str], list[str]] = {}
         self.outboxes: dict[str, dict[str, OutboxRecord]] = {}  # case id -> record key -> record
+        self.messages: list[InboundMessage] = []  # the message log, oldest first
         self.writes = 0
 
-    def create(self, case: Case, submission: Submission, event: Event) -> None:
+    def create(self, case: Case, submission: Submission, event: Event, message: InboundMessage | None = None) -> None:
         self._claim(case, submission)
-        self._commit(case, [event], case.lookup_keys)
+        self._commit(case, [event], case.lookup_keys, message)
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
+                submission: Submission | None = None, outbox: list[OutboxRecord] = (),
+                message: InboundMessage | None = None) -> None:
         if self.cases[case.id].version != expected_version:
             raise StaleVersion("the case changed meanwhile; re-read it and retry", "version")
         if submission is not None:
             self._claim(case, submission)
-        self._commit(case, events, submission.draft.claim_keys if submission else [])
+        self._commit(case, events, submission.draft.claim_keys if submission else [], message)
         for record in outbox:
             self.outboxes.setdefault(case.id, {}).setdefault(record.key, record)
+
+    def record_message(self, message: InboundMessage) -> None:
+        self.messages.append(message)  # not counted in `writes`: those are the case writes
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         return [record for _, record in sorted(self.outboxes.get(case_id, {}).items())]
@@ -73,9 +78,10 @@ class MemoryCaseStore:
             raise DuplicateSubmission(self.submissions[key])
         self.submissions[key] = SubmissionRecord(case.id, submission.sha256)
 
-    def _commit(self, case: Case, events: list[Event], keys: list[str]) -> None:
+    def _commit(self, case: Case, events: list[Event], keys: list[str], message: InboundMessage | None) -> None:
         self.writes += 1
         self.cases[case.id] = case
+        self.messages += [message] if message else []
         self.events.setdefault(case.id, []).extend(events)
         for k in keys:
             ids = self.lookups.setdefault((case.partner_id, k), [])
@@ -129,6 +135,9 @@ class MemoryArchive:
 
     def get(self, key: str) -> bytes:
         return self.objects[key]
+
+    def link(self, key: str, seconds: int) -> str:
+        return f"memory://{key}?expires_in={seconds}"
 
     def put(self, partner_id: str, body: bytes, content_type: str) -> RawPayload:
         digest = hashlib.sha256(body).hexdigest()

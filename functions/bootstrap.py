@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from adapters.partners import PartnerRegistry, registry_from_environment
@@ -50,6 +50,12 @@ class Services:
     def review(self) -> Review:
         return Review(cases=self.store, views=self.views, reviewers=self.reviewers, archive=self.archive,
                       clock=self.clock, policy_of=lambda partner_id: self.partners().policy(partner_id))
+
+
+def due_soon_window() -> timedelta:
+    """How near its deadline an open case counts as due soon: the SLA monitor marks it, the
+    worklist colours it, the operations page counts it (DUE_SOON_HOURS, default 24)."""
+    return timedelta(hours=float(os.environ.get("DUE_SOON_HOURS", "24")))
 
 
 def utc_now() -> datetime:

@@ -36,6 +36,11 @@ def built_on() -> str:
 STATUS = [(StructureError, 400), (Invalid, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403)]  # first match wins
 
 
+def status_of(err: Exception) -> int:
+    """The HTTP status an error is answered with (500: one that is no refusal)."""
+    return getattr(err, "status", None) or next((s for cls, s in STATUS if isinstance(err, cls)), 500)
+
+
 class HttpError(Exception):
     """A refusal that belongs to HTTP itself (authentication), not to the domain."""
 
@@ -61,7 +66,7 @@ def create_app(identity: Callable[[APIGatewayRestResolver], Any] | None = None) 
 
     @app.exception_handler([DomainError, HttpError])
     def refused(err: DomainError | HttpError) -> Response:
-        status = getattr(err, "status", None) or next(s for cls, s in STATUS if isinstance(err, cls))
+        status = status_of(err)
         logger.info("request refused", extra={"status": status, "code": err.code})
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return outcome(status, err.code, err.message, err.expression, headers)

@@ -337,6 +337,32 @@ class Case(CaseDraft):
         return next((r for r in self.information_requests if r.answered_at is None), None)
 
 
+class Door(StrEnum):
+    """Where a message came in."""
+    FHIR = "fhir"
+    HL7_HTTP = "hl7-http"
+    MLLP = "mllp"
+    BATCH = "batch"
+
+
+class InboundMessage(Value):
+    """One entry of the inbound message log (the operations page): who sent what through which door,
+    and what it was answered. Ids and codes only, never content: no PHI."""
+
+    at: datetime
+    partner: str | None = None  # None when the sender could not be told (an unreadable message)
+    door: Door
+    type: str  # "Claim/$submit", "RQA^I08"...
+    control_id: str | None = None  # Bundle.identifier value, MSH-10
+    outcome: str  # HTTP status ("200", "422") or acknowledgment code (AA, AE, AR, CA, CE, CR)
+    case_id: str | None = None
+
+    @field_validator("control_id")
+    @classmethod
+    def _short(cls, value: str | None) -> str | None:
+        return value[:64] if value else value
+
+
 class Intent(StrEnum):
     NEW = "new"
     UPDATE = "update"  # changes an open case; of a decided denial it is an appeal, of an approval a new request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable, Protocol
+from typing import Callable, Counter, Iterator, Protocol
 
 from . import commands as cmd
 from . import lifecycle, outbox, rules
@@ -12,12 +12,12 @@ from .clocks import Service, service_of
 from .errors import Forbidden, Invalid, KeyReused, NotFound, StaleVersion, UnknownRelated
 from .metrics import DecisionRecord, prior_authorization_metrics
 from .model import (
-    DETERMINED_STATUSES, STAFF, Actor, Attachment, Caller, Case, Document, Event, Intent, Kind, Member, RawPayload, Reviewer, Role,
-    Status, Submission,
+    DETERMINED_STATUSES, STAFF, Actor, Attachment, Caller, Case, Document, Event, InboundMessage, Intent, Kind, Member,
+    RawPayload, Reviewer, Role, Status, Submission,
 )
 from .outbox import Attempt, DeliveryState, OutboxRecord
 from .rules import ReviewPolicy
-from .views import AccessRecord, Page, WorklistQuery
+from .views import AccessRecord, CaseSummary, Page, WorklistQuery
 
 
 @dataclass(frozen=True)
@@ -35,14 +35,18 @@ class DuplicateSubmission(Exception):
 class CaseRepository(Protocol):
     """The write side: load a case, store a new or changed one in one transaction."""
 
-    def create(self, case: Case, submission: Submission, event: Event) -> None:
-        """Store a new case atomically with its submission record and first event.
-        Raises DuplicateSubmission when the partner already sent this key."""
+    def create(self, case: Case, submission: Submission, event: Event, message: InboundMessage | None = None) -> None:
+        """Store a new case atomically with its submission record, first event and the message's
+        log entry. Raises DuplicateSubmission when the partner already sent this key."""
 
     def replace(self, case: Case, expected_version: int, events: list[Event],
-                submission: Submission | None = None, outbox: list[OutboxRecord] = ()) -> None:
+                submission: Submission | None = None, outbox: list[OutboxRecord] = (),
+                message: InboundMessage | None = None) -> None:
         """Store a changed case if its stored version is still expected_version (else StaleVersion),
-        with the outbox records the change owes, in the same write."""
+        with the outbox records the change owes and the log entry of the message that made it, in the same write."""
+
+    def record_message(self, message: InboundMessage) -> None:
+        """A message log entry on its own: for a message that changed no case (refused, replayed)."""
 
     def outbox(self, case_id: str) -> list[OutboxRecord]:
         """The case's outbox records, in the order owed."""
@@ -92,6 +96,15 @@ class CaseViews(Protocol):
 
     def decisions(self, partner_id: str, start: datetime, end: datetime) -> list[DecisionRecord]: ...
 
+    def open_counts(self) -> Counter[tuple[str, str]]:
+        """Open cases per (partner, priority)."""
+
+    def due_by(self, at: datetime) -> Iterator[tuple[CaseSummary, str | None]]:
+        """The open cases due at or before `at`, each with the SLA threshold it is marked at."""
+
+    def messages(self, today: date, limit: int, cursor: str | None) -> tuple[list[InboundMessage], str | None]:
+        """The message log, newest first: a page, and the cursor of the next while one follows."""
+
 
 class ReviewerDirectory(Protocol):
     def get(self, reviewer_id: str) -> Reviewer | None: ...
@@ -106,6 +119,9 @@ class Archive(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def link(self, key: str, seconds: int) -> str:
+        """A URL that reads the object for `seconds` (S3: a presigned GET)."""
+
 
 Clock = Callable[[], datetime]
 UNDELIVERED = (DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.DEAD)
@@ -115,21 +131,25 @@ PolicyOf = Callable[[str], ReviewPolicy]  # partner id -> its review policy
 # ---- intake ---------------------------------------------------------------------------------
 
 def submit(store: CaseRepository, archive: Archive, clock: Clock, partner_id: str, policy: ReviewPolicy,
-           sub: Submission, body: bytes, content_type: str) -> Case:
-    """Take in one message. Replays of the same key and content return the case they made."""
+           sub: Submission, body: bytes, content_type: str, message: InboundMessage | None = None) -> Case:
+    """Take in one message. Replays of the same key and content return the case they made.
+    `message`: its message log entry as accepted, written with the case (a replay's on its own)."""
     raw = archive.put(partner_id, body, content_type)  # before the write: accepted means archived
     now = clock()
     documents = [_archived(archive, partner_id, a, now, "claim-update" if sub.related else "submission")
                  for a in sub.attachments]
+    logged = message.model_copy(update={"at": now}) if message else None
     try:
         if sub.related:
-            return _amend(store, now, partner_id, policy, sub, raw, documents)
-        return _create(store, now, partner_id, policy, sub, raw, documents)
+            return _amend(store, now, partner_id, policy, sub, raw, documents, logged)
+        return _create(store, now, partner_id, policy, sub, raw, documents, logged)
     except DuplicateSubmission as dup:
         if dup.record.sha256 != sub.sha256:
             raise KeyReused("this identifier was already used for different content", sub.key_expression)
         case = store.get(dup.record.case_id)
         assert case is not None, "a submission record always points at a stored case"
+        if logged:
+            store.record_message(logged.model_copy(update={"case_id": case.id}))
         return case
 
 
@@ -147,8 +167,8 @@ INHERITED = ("member", "patient_ref", "insurer_ref", "providers", "diagnoses", "
 
 
 def _create(store: CaseRepository, now: datetime, partner_id: str, policy: ReviewPolicy, sub: Submission,
-            raw: RawPayload, documents: list[Document], original: Case | None = None,
-            kind: Kind | None = None) -> Case:
+            raw: RawPayload, documents: list[Document], message: InboundMessage | None,
+            original: Case | None = None, kind: Kind | None = None) -> Case:
     draft = dict(sub.draft)
     kind = kind or (Kind.APPEAL if sub.appeal else sub.draft.kind)
     if original is not None:
@@ -174,12 +194,13 @@ def _create(store: CaseRepository, now: datetime, partner_id: str, policy: Revie
     store.create(case, sub, Event(
         at=now, type="received", actor=Actor(id=partner_id, role=Role.PARTNER), to_status=case.status,
         detail={"kind": kind.value, "priority": case.priority.value, "original_case_id": case.original_case_id,
-                "raw": raw.key, "clock": row.source}))
+                "raw": raw.key, "clock": row.source}),
+        message.model_copy(update={"case_id": case.id}) if message else None)
     return case
 
 
 def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: ReviewPolicy, sub: Submission,
-           raw: RawPayload, documents: list[Document]) -> Case:
+           raw: RawPayload, documents: list[Document], message: InboundMessage | None) -> Case:
     """An update, cancel, resubmission, follow-up or appeal naming an earlier claim."""
     if (record := store.find_submission(partner_id, sub.key.key)) is not None:
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
@@ -189,7 +210,7 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
     partner = Actor(id=partner_id, role=Role.PARTNER)
 
     def new_case(kind: Kind | None = None) -> Case:
-        return _create(store, now, partner_id, policy, sub, raw, documents, original=original, kind=kind)
+        return _create(store, now, partner_id, policy, sub, raw, documents, message, original=original, kind=kind)
 
     if sub.appeal:
         return new_case(Kind.APPEAL)
@@ -208,7 +229,8 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
         "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
         "version": original.version + 1,
     })
-    store.replace(changed, original.version, events, sub, outbox.owed(changed, events, policy.delivers_to, now))
+    store.replace(changed, original.version, events, sub, outbox.owed(changed, events, policy.delivers_to, now),
+                  message.model_copy(update={"case_id": changed.id}) if message else None)
     return changed
 
 
@@ -314,11 +336,54 @@ class CaseView:
 
 def read_case(review: Review, caller: Caller, case_id: str) -> CaseView:
     """A reviewer's read of a case: every one is logged (who, when) before anything is shown."""
-    _reviewer_role(caller)
-    case = _load(review, case_id)
-    review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(*STAFF)))
+    case = accessed(review, caller, case_id, "read")
     followers = review.cases.find_all(case.partner_id, f"original:{case.id}")
     return CaseView(case, review.views.history(case.id), [c.id for c in followers], review.cases.outbox(case.id))
+
+
+def reveal_member(review: Review, caller: Caller, case_id: str) -> Member:
+    """The member as the case holds them, for a reviewer who asked to see them: an audited read of its own."""
+    return accessed(review, caller, case_id, "member-reveal").member
+
+
+DOCUMENT_LINK_SECONDS = 60
+
+
+def document_link(review: Review, caller: Caller, case_id: str, index: int) -> tuple[Document, str]:
+    """A case's document and a short-lived URL to read it (the sender's own URL for one it only
+    pointed at); the access is logged."""
+    case = accessed(review, caller, case_id, f"document:{index}")
+    if not 0 <= index < len(case.documents):
+        raise NotFound("no such document")
+    document = case.documents[index]
+    return document, document.url or review.archive.link(document.key or "", DOCUMENT_LINK_SECONDS)
+
+
+def accessed(review: Review, caller: Caller, case_id: str, action: str) -> Case:
+    """A case read by a reviewer for `action` (read, member-reveal, document:<n>, claimresponse): logged first."""
+    _reviewer_role(caller)
+    case = _load(review, case_id)
+    review.views.record_access(AccessRecord(case_id=case.id, at=review.clock(), actor=caller.acting_as(*STAFF),
+                                            action=action))
+    return case
+
+
+def message_log(review: Review, caller: Caller, limit: int, cursor: str | None) -> tuple[list[InboundMessage], str | None]:
+    _supervisor(caller, "the message log is for supervisors")
+    return review.views.messages(review.clock().date(), limit, cursor)
+
+
+def open_case_counts(review: Review, caller: Caller, window: timedelta) -> list[dict]:
+    """Open, due-soon and overdue cases per partner, as the SLA monitor counts them (review/sla.py)."""
+    from .sla import DUE_SOON, OVERDUE, assess
+
+    _supervisor(caller, "reports are for supervisors")
+    now = review.clock()
+    counts = assess(review.views.open_counts(), review.views.due_by(now + window), now, window).counts
+    partners = sorted({partner for partner, _, _ in counts})
+    return [{"partner": p, **{name: sum(v for (q, _, m), v in counts.items() if q == p and m == measure)
+                              for name, measure in (("open", "open"), ("due_soon", DUE_SOON), ("overdue", OVERDUE))}}
+            for p in partners]
 
 
 def audit(review: Review, caller: Caller, case_id: str) -> tuple[list[AccessRecord], list[Event]]:

@@ -44,6 +44,7 @@ class CaseSummary(BaseModel):
 class Page(BaseModel):
     cases: list[CaseSummary]
     next: str | None = None
+    due_soon_hours: float = Field(24, description="a case due within this many hours is due soon")
 
 
 class AccessRecord(BaseModel):

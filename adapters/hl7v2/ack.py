@@ -182,16 +182,25 @@ def acknowledgments(header: Header, code: str, error: Error | None = None, *, co
     mode: the commit ACK per MSH-15 (`commit`, else the code's twin: CA, CE, CR), then the
     application ACK per MSH-16, the latter only for a committed (accepted) message or when no
     commit ACK told the sender otherwise. `text`: see `acknowledgment`."""
-    def build(c: str, e: Error | None) -> str:
-        return acknowledgment(header, c, e, control_id=replay_control_id(header, c), text=text)
+    return [acknowledgment(header, c, error, control_id=replay_control_id(header, c), text=text)
+            for c in sent_codes(header, code, commit)]
 
+
+def sent_codes(header: Header, code: str, commit: str | None = None) -> list[str]:
+    """The MSA-1 of each acknowledgment an outcome sends, in order (see `acknowledgments`)."""
     if not header.enhanced:
-        return [build(code, error)]
+        return [code]
     committed = code == "AA"  # nothing refused is stored, so only an accepted message is committed
     out = []
     commit_sent = wanted(header.accept_ack_type, committed)
     if commit_sent:
-        out.append(build(commit or COMMIT_CODE[code], None if committed else error))
+        out.append(commit or COMMIT_CODE[code])
     if (committed or not commit_sent) and wanted(header.application_ack_type, committed):
-        out.append(build(code, error))
+        out.append(code)
     return out
+
+
+def outcome(header: Header, code: str, commit: str | None = None) -> str:
+    """What the message log records: the last acknowledgment's code (the application's, where one is
+    sent), or the outcome's own where the sender asked for none."""
+    return (sent_codes(header, code, commit) or [code])[-1]

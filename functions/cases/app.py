@@ -1,12 +1,12 @@
 """Review API function: the worklist and case lifecycle (cases.py), reviewer profiles
-(reviewers.py), reports (reports.py) and deliveries (deliveries.py), for the review organization's own staff. Every route but
+(reviewers.py), reports (reports.py), deliveries (deliveries.py) and the inbound message log (messages.py), for the review organization's own staff. Every route but
 the API description takes a reviewer token (Cognito); partner tokens are refused with 403."""
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 
 from functions import http
-from functions.cases import cases, deliveries, reports, reviewers
+from functions.cases import cases, deliveries, messages, reports, reviewers
 from functions.observability import entry_point
 
 app = http.create_app(identity=http.caller)
@@ -14,6 +14,7 @@ app.include_router(cases.router)
 app.include_router(reviewers.router)
 app.include_router(reports.router)
 app.include_router(deliveries.router)
+app.include_router(messages.router)
 
 TITLE = "claimbridge review API"
 DESCRIPTION = ("Worklist, case lifecycle, information requests, determinations, reviewer profiles and reports. "

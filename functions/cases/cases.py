@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from pydantic import BaseModel, Field
 
+from fhir_mappings.case_to_claimresponse import claim_response
+from fhir_mappings.codes import X12_REVIEW_REASON
 from functions import http
-from functions.bootstrap import services
+from functions.bootstrap import due_soon_window, services
 from functions.observability import count, logger
 from review import commands as cmd
 from review import services as review
-from review.model import Case, Event, Kind, Priority, Status
+from review.model import Case, Event, Kind, Member, Priority, Status
 from review.outbox import OutboxRecord
 from review.views import MAX_PAGE, AccessRecord, Page, WorklistQuery
 
@@ -39,7 +43,8 @@ def worklist(
         due_before = min(filter(None, [due_before, svc.clock()]))
     query = WorklistQuery(status=status, kind=kind, priority=priority, assignee=assignee, partner=partner,
                           due_before=due_before, limit=limit, cursor=cursor)
-    return review.worklist(svc.review, http.caller(router), query)
+    page = review.worklist(svc.review, http.caller(router), query)
+    return page.model_copy(update={"due_soon_hours": due_soon_window().total_seconds() / 3600})
 
 
 class Links(BaseModel):
@@ -55,10 +60,80 @@ class CaseDocument(BaseModel):
 
 
 @router.get("/cases/<case_id>", summary="A case, its links and its history (the read is logged)")
-def read(case_id: str) -> CaseDocument:
+def read(case_id: str, member: Annotated[Literal["masked"] | None, Query(
+        description="masked: the member's name, birth date and ids erased (the console shows them on request)")] = None,
+         ) -> CaseDocument:
     view = review.read_case(services().review, http.caller(router), case_id)
-    return CaseDocument(case=_case(view.case), links=Links(original=view.case.original_case_id, appeals=view.appeals),
+    case = _case(view.case)
+    if member == "masked":
+        case["member"] = masked(case["member"])
+    return CaseDocument(case=case, links=Links(original=view.case.original_case_id, appeals=view.appeals),
                         history=view.history, deliveries=view.deliveries)
+
+
+# Who the member is: erased from a masked read by Powertools Data Masking.
+MEMBER_PHI = ["family", "given", "birth_date", "subscriber_id", "identifiers[*].value", "coverage_ids[*].value"]
+
+
+def masked(member: dict[str, Any]) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.data_masking import DataMasking
+
+    present = [f for f in MEMBER_PHI if member.get(f.split("[", 1)[0])]
+    return DataMasking().erase(member, fields=present) if present else member
+
+
+class RevealedMember(BaseModel):
+    member: Member
+
+
+@router.get("/cases/<case_id>/member", summary="The case's member, unmasked (an audited read of its own)")
+def member(case_id: str) -> RevealedMember:
+    return RevealedMember(member=review.reveal_member(services().review, http.caller(router), case_id))
+
+
+class DocumentLink(BaseModel):
+    url: str = Field(description="a short-lived presigned URL (or the sender's own URL, for a document it pointed at)")
+    expires_in: int | None = Field(description="seconds the URL reads the document for; None for a sender's URL")
+    content_type: str
+    title: str | None = None
+
+
+@router.get("/cases/<case_id>/documents/<index>", summary="A link to read one of the case's documents (logged)")
+def document(case_id: str, index: int) -> DocumentLink:
+    found, url = review.document_link(services().review, http.caller(router), case_id, index)
+    return DocumentLink(url=url, expires_in=None if found.url else review.DOCUMENT_LINK_SECONDS,
+                        content_type=found.content_type, title=found.title)
+
+
+@router.get("/cases/<case_id>/claimresponse", summary="The case's current ClaimResponse, as its requester reads it")
+def current_claim_response(case_id: str):
+    return http.fhir(200, claim_response(review.accessed(services().review, http.caller(router), case_id, "claimresponse")))
+
+
+class ReasonCode(BaseModel):
+    code: str
+    display: str
+
+
+class ReasonCodes(BaseModel):
+    system: str = X12_REVIEW_REASON
+    codes: list[ReasonCode]
+
+
+REASON_CODES = Path(__file__).resolve().parents[2] / "review" / "reason_codes.yaml"
+
+
+@cache
+def _reason_codes() -> ReasonCodes:
+    import yaml
+
+    return ReasonCodes(codes=yaml.safe_load(REASON_CODES.read_text())["codes"])
+
+
+@router.get("/reason-codes", summary="The X12 HCR03 reason codes (code list 886) reviewers choose from")
+def reason_codes() -> ReasonCodes:
+    http.caller(router)
+    return _reason_codes()
 
 
 class AuditLog(BaseModel):

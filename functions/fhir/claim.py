@@ -5,10 +5,11 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from fhir_mappings.case_to_claimresponse import inquiry_response, submit_response
 from fhir_mappings.claim_to_case import inquiry_of, submission_from_fhir
-from functions import http
+from functions import http, message_log
 from functions.bootstrap import services
 from review import services as cases
 from review.errors import NotFound
+from review.model import Door
 
 router = Router()
 
@@ -30,14 +31,33 @@ def claim_operation_read(operation: str):
     return http.outcome(405, "not-supported", f"{operation} takes POST", headers={"Allow": "POST"})
 
 
+SUBMIT = "Claim/$submit"
+
+
 def submit():
-    body = http.json_body(router)
-    submission = submission_from_fhir(body)
     svc, partner = services(), http.partner_id(router)
-    case = cases.submit(svc.store, svc.archive, svc.clock, partner, svc.partners().policy(partner), submission,
-                        router.current_event.decoded_body.encode(), http.FHIR_JSON)
+    body = None
+    try:
+        body = http.json_body(router)
+        submission = submission_from_fhir(body)
+        case = cases.submit(svc.store, svc.archive, svc.clock, partner, svc.partners().policy(partner), submission,
+                            router.current_event.decoded_body.encode(), http.FHIR_JSON,
+                            message_log.entry(Door.FHIR, SUBMIT, partner, submission.key.value, "200"))
+    except Exception as err:
+        message_log.refused(Door.FHIR, SUBMIT, partner, _transaction_id(body), str(http.status_of(err)))
+        raise
     http.logger.info("submission accepted", extra={"case_id": case.id, "kind": case.kind.value})
     return http.fhir(200, submit_response(case, http.base_url(router)))
+
+
+def _transaction_id(body) -> str | None:
+    """Bundle.identifier.value of a refused request, as far as it can be read (bare or in Parameters)."""
+    if isinstance(body, dict) and body.get("resourceType") == "Parameters":
+        parameters = body.get("parameter")
+        body = parameters[0].get("resource") if isinstance(parameters, list) and parameters and isinstance(parameters[0], dict) else None
+    identifier = body.get("identifier") if isinstance(body, dict) else None
+    value = identifier.get("value") if isinstance(identifier, dict) else None
+    return value if isinstance(value, str) else None
 
 
 def inquire():

@@ -16,6 +16,7 @@ from functions.bootstrap import aws_client
 from functions.hl7v2 import senders
 from functions.hl7v2.intake import CONTENT_TYPE, handle_message
 from functions.observability import entry_point, logger
+from review.model import Door
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +35,8 @@ def lambda_handler(event: S3Event, context) -> dict:
         raw = s3().get_object(Bucket=bucket, Key=key)["Body"].read()
         partner = senders.batch_partner(key)  # the prefix only that partner's role can write
         # A file of bare messages gets an enveloped ACK file too.
-        acks = senders.refused_batch(raw, partner) or handle_message(raw, token_partner=partner, envelope=True)[0]
+        acks = senders.refused_batch(raw, partner) or handle_message(raw, token_partner=partner, envelope=True,
+                                                                        door=Door.BATCH)[0]
         out_key = senders.ack_key(key)
         s3().put_object(Bucket=bucket, Key=out_key, Body=acks, ContentType=CONTENT_TYPE)
         logger.info("hl7 batch file acknowledged", extra={"bytes": len(acks)})

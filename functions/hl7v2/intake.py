@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from functions import message_log
 from functions.observability import logger
 
 from adapters.hl7v2 import ack, wire
@@ -26,7 +27,7 @@ from fhir_mappings.hl7v2_to_fhir import MESSAGES, VERSIONS, Event, request_bundl
 from functions.bootstrap import services
 from review import services as cases
 from review.errors import Conflict, DomainError, KeyReused, NoItems, StaleVersion, UnknownRelated
-from review.model import Case, Intent, RawPayload, Submission
+from review.model import Case, Door, Intent, RawPayload, Submission
 from review.services import CaseRepository, DuplicateSubmission, SubmissionRecord
 
 
@@ -44,31 +45,37 @@ class Refusal(Exception):
     text: str = ""  # safe to show (no PHI, no input values): why, in words
 
 
-def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool = False) -> list[bytes]:
+def handle_message(raw: bytes, token_partner: str | None = None, envelope: bool = False,
+                   door: Door = Door.HL7_HTTP) -> list[bytes]:
     """Raw bytes of one message or a batch -> the responses to send back, in order (none for an ACK).
     `token_partner` is the partner the transport proved: a bearer token (HTTP), a client certificate or
     source network (MLLP), the file's prefix (batch files; functions/hl7v2/senders.py). Without one, MSH-4 decides.
-    A batch is answered in one batch envelope; `envelope` asks for one whatever came (ACK files)."""
+    A batch is answered in one batch envelope; `envelope` asks for one whatever came (ACK files).
+    `door`: the transport, for the message log."""
     batch = wire.split(raw)
     if not batch.messages:
+        message_log.refused(door, "?", token_partner, None, "AR")
         return [ack.generic_reject().encode()]
     whole = len(batch.messages) == 1 and not batch.enveloped  # archive what came, unchanged
     answers = [a for text in batch.messages
-               for a in answer(text, raw if whole else text.encode(), token_partner)]
+               for a in answer(text, raw if whole else text.encode(), token_partner, door)]
     if batch.enveloped or envelope:
         return [ack.batch_envelope(batch.header, answers).encode()]
     return [a.encode() for a in answers]
 
 
-def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
+def answer(text: str, payload: bytes, token_partner: str | None, door: Door = Door.HL7_HTTP) -> list[str]:
     try:
         header = Header.of(text)
         if text.startswith("MSH") and header.message_type == "ACK":
             return []  # an ACK is never acknowledged, not even one that cannot be read
         msg = V2Message(text)
     except Exception:  # Unparseable, or anything else hostile bytes provoke
+        message_log.refused(door, "?", token_partner, None, "AR")
         return [ack.generic_reject()]
-    event, bundle = None, {}
+    event, bundle, partner_id = None, {}, token_partner
+    kind = f"{header.message_type}^{header.trigger}" if header.message_type else "?"
+    production = header.processing_id[:1] == "P"
     try:
         partner_id, event = admit(msg, header, token_partner)
         bundle = request_bundle(msg, event)
@@ -76,23 +83,26 @@ def answer(text: str, payload: bytes, token_partner: str | None) -> list[str]:
         sub = submission_from_fhir(bundle, source="hl7v2", appeal=event.appeal, sha256=content_hash(text),
                                    intent=Intent.RESUBMIT if event.resubmit else None)
         svc = services()
-        production = header.processing_id[:1] == "P"
         store, archive = (svc.store, svc.archive) if production else (Unkept(svc.store), UNARCHIVED)
+        logged = message_log.entry(door, kind, partner_id, header.control_id, ack.outcome(header, "AA"))
         case = cases.submit(store, archive, svc.clock, partner_id, svc.partners().policy(partner_id), sub,
-                            payload, CONTENT_TYPE)
-        kind = f"{header.message_type}^{header.trigger}"
+                            payload, CONTENT_TYPE, logged if production else None)
         if not production:
             logger.info("hl7 message validated only", extra={"processing_id": header.processing_id[:1], "event": kind})
             return ack.acknowledgments(header, "AA", text=_text(header, VALIDATED_ONLY[header.processing_id[:1]]))
         logger.info("hl7 message accepted", extra={"case_id": case.id, "event": kind})
         return ack.acknowledgments(header, "AA")
-    except Refusal as refusal:
+    except Exception as err:
+        if isinstance(err, Refusal):
+            refusal = err
+        elif isinstance(err, DomainError):
+            refusal = refusal_for(err, event, bundle)
+        else:  # the store or archive failed: nothing was taken in; a resend will do
+            logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
+            refusal = Refusal("AR", Error(ack.APPLICATION_INTERNAL_ERROR), commit="CE")
+        if production:  # a T or D message keeps nothing, not even a log entry
+            message_log.refused(door, kind, partner_id, header.control_id, ack.outcome(header, refusal.code, refusal.commit))
         return refused(header, refusal)
-    except DomainError as err:
-        return refused(header, refusal_for(err, event, bundle))
-    except Exception as err:  # the store or archive failed: nothing was taken in; a resend will do
-        logger.error("hl7 message not stored", extra={"error_type": type(err).__name__})
-        return refused(header, Refusal("AR", Error(ack.APPLICATION_INTERNAL_ERROR), commit="CE"))
 
 
 VALIDATED_ONLY = {
@@ -130,12 +140,15 @@ class Unkept:
     def find_all(self, partner_id: str, key: str) -> list[Case]:
         return self.store.find_all(partner_id, key)
 
-    def create(self, case: Case, submission: Submission, event: object) -> None:
+    def record_message(self, message: object) -> None:
+        pass  # a replay of a T or D message: nothing kept
+
+    def create(self, case: Case, submission: Submission, event: object, message: object = None) -> None:
         if (record := self.store.find_submission(case.partner_id, submission.key.key)) is not None:
             raise DuplicateSubmission(record)
 
     def replace(self, case: Case, expected_version: int, events: list, submission: Submission | None = None,
-                outbox: Sequence = ()) -> None:
+                outbox: Sequence = (), message: object = None) -> None:
         pass  # nothing kept: no case, no events, no outbox
 
 

@@ -16,8 +16,10 @@ from adapters.hl7v2 import ack, wire
 from adapters.hl7v2.ack import Error, Header
 from adapters.hl7v2.mllp import Handle, NotAdmitted, Peer
 from adapters.partners import SenderRefused
+from review.model import Door
 from functions.bootstrap import services
 from functions.hl7v2.intake import Refusal, handle_message, refused
+from functions import message_log
 from functions.observability import logger
 
 INBOUND, OUTBOUND = "inbound/", "outbound/"
@@ -30,8 +32,8 @@ def mllp_handle(peer: Peer) -> Handle:
     except SenderRefused as err:
         raise NotAdmitted(str(err)) from None
     if partner is None:  # no partner binds its MLLP traffic yet: MSH-4 alone names the sender
-        return handle_message
-    return partial(handle_message, token_partner=partner.id)
+        return partial(handle_message, door=Door.MLLP)
+    return partial(handle_message, token_partner=partner.id, door=Door.MLLP)
 
 
 def batch_partner(key: str) -> str | None:
@@ -63,8 +65,12 @@ def refused_batch(raw: bytes, partner_id: str | None) -> bytes | None:
     logger.warning("hl7 batch file refused", extra={"partner": partner_id, "reason": reason,
                                                     "messages": len(batch.messages)})
     refusal = Refusal("AR", error, text="Batch refused: " + reason)
-    answers = [a for text in batch.messages if not _is_ack(text)
-               for a in (refused(Header.of(text), refusal) if text.startswith("MSH") else [ack.generic_reject()])]
+    answers = []
+    for text in (t for t in batch.messages if not _is_ack(t)):
+        header = Header.of(text) if text.startswith("MSH") else None
+        kind = f"{header.message_type}^{header.trigger}" if header else "?"
+        message_log.refused(Door.BATCH, kind, partner_id, header.control_id if header else None, "AR")
+        answers += refused(header, refusal) if header else [ack.generic_reject()]
     return ack.batch_envelope(batch.header, answers).encode()
 
 

@@ -3,12 +3,10 @@ overdue once per threshold, publishes one SNS alert per newly overdue case (case
 due_at; no PHI), and emits open / due-soon / overdue counts per partner and priority as metrics."""
 from __future__ import annotations
 
-import os
-from datetime import timedelta
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from functions.bootstrap import services
+from functions.bootstrap import due_soon_window, services
 from functions.observability import SERVICE, entry_point, logger
 from review import sla
 from review.model import Actor, Event, Role, instant
@@ -21,7 +19,7 @@ METRIC_NAMES = {"open": "OpenCases", sla.DUE_SOON: "DueSoonCases", sla.OVERDUE: 
 def lambda_handler(event, context) -> dict:
     svc = services()
     now = svc.clock()
-    window = timedelta(hours=float(os.environ.get("DUE_SOON_HOURS", "24")))
+    window = due_soon_window()
     found = sla.assess(svc.views.open_counts(), svc.views.due_by(now + window), now, window)
     alerts = []
     for summary, mark in found.to_mark:
