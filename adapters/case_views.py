@@ -153,7 +153,7 @@ def _decode_cursor(cursor: str, fingerprint: str) -> Item:
     return key
 
 
-MESSAGE_SK = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z#[0-9a-f]{8}")
+MESSAGE_SK = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z#[0-9a-f]{8}")
 
 
 def _encode_message_cursor(sk: str) -> str:

@@ -226,7 +226,8 @@ def _message_pk(day: date) -> str:
 
 def message_item(message: InboundMessage) -> Item:
     at = message.at.astimezone(timezone.utc)
-    return {"PK": _s(_message_pk(at.date())), "SK": _s(f"{instant(at)}#{secrets.token_hex(4)}"),
+    # Microseconds in the sort key: the log reads in arrival order, however many come in a second.
+    return {"PK": _s(_message_pk(at.date())), "SK": _s(f"{at:%Y-%m-%dT%H:%M:%S.%fZ}#{secrets.token_hex(4)}"),
             "doc": _s(message.model_dump_json(exclude_none=True)),
             "expires": {"N": str(int((at + timedelta(days=MESSAGE_LOG_DAYS)).timestamp()))}}
 

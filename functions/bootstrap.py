@@ -62,10 +62,13 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def aws_client(service: str, endpoint_env: str | None = None) -> Any:
+def aws_client(service: str, endpoint_env: str | None = None, **config: Any) -> Any:
     import boto3
 
-    return boto3.client(service, endpoint_url=os.environ.get(endpoint_env or "") or None)
+    from botocore.config import Config
+
+    options = {"config": Config(**config)} if config else {}
+    return boto3.client(service, endpoint_url=os.environ.get(endpoint_env or "") or None, **options)
 
 
 class Lazy:
@@ -98,8 +101,8 @@ def bootstrap() -> Services:
             return getattr(import_module(module), name)(client(), os.environ[setting])
         return Lazy(build)
 
-    def s3() -> Any:
-        return aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT")
+    def s3() -> Any:  # SigV4 presigned URLs (documents): what every region takes
+        return aws_client("s3", "CLAIMBRIDGE_S3_ENDPOINT", signature_version="s3v4")
 
     def senders() -> Any:
         from adapters.delivery import Senders

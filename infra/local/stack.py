@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from fhir_mappings.operation_outcome import operation_outcome
 
+from .console import ConsoleFiles
 from .embedded import EmbeddedAws
 from .identity import TOKEN_TTL, LocalUserPool, UnknownReviewer
 from .topology import Route, Topology
@@ -47,6 +48,7 @@ ENDPOINT_VARS = {"dynamodb": "CLAIMBRIDGE_DYNAMODB_ENDPOINT", "s3": "CLAIMBRIDGE
 # Stand-ins for Cognito's own endpoints: served by the gateway itself, not routes of template.yaml.
 JWKS_PATH = "/.well-known/jwks.json"
 TOKEN_PATH = "/local/token"
+USERS_PATH = "/local/users"  # the demo reviewers, for the console's local sign-in page
 
 
 class LambdaContext:
@@ -76,11 +78,14 @@ class Gateway:
         self.user_pool = user_pool  # without one, every user pool route answers 401
         self.domain = domain  # requestContext.domainName: the API's own name, as API Gateway reports it
         self.turns = Turns()
+        self.console = ConsoleFiles(topology.console_headers)
 
     def handle(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
                source_ip: str = "127.0.0.1") -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
         path = unquote(url.path)
+        if answer := self.console.answer(method, path):
+            return answer
         if self.user_pool and (answer := self._user_pool_endpoint(method, path, body, source_ip)):
             return answer
         route, params = self._match(method, path)
@@ -149,10 +154,14 @@ class Gateway:
         hosted sign-in would hand a browser); None for any other request."""
         if method == "GET" and path == JWKS_PATH:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.user_pool.jwks()).encode()
-        if method != "POST" or path != TOKEN_PATH:
+        if (method, path) not in (("POST", TOKEN_PATH), ("GET", USERS_PATH)):
             return None
         if not _is_loopback(source_ip):  # a token for anyone, for the asking: this machine only
-            return _outcome(403, "forbidden", "the local token endpoint answers this machine only")
+            return _outcome(403, "forbidden", "the local sign-in answers this machine only")
+        if path == USERS_PATH:
+            users = [{"username": u.username, "groups": list(u.groups)} for u in self.user_pool.reviewers.values()]
+            return 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, \
+                json.dumps({"users": users}).encode()
         try:
             username = json.loads(body)["username"]
             if not isinstance(username, str):
@@ -410,6 +419,8 @@ class LocalStack:
                 names[logical] = f"claimbridge-{logical}"
                 if names[logical] not in dynamodb.list_tables()["TableNames"]:
                     dynamodb.create_table(TableName=names[logical], **params)
+                    if ttl := self.topology.time_to_live(logical):
+                        dynamodb.update_time_to_live(TableName=names[logical], TimeToLiveSpecification=ttl)
         s3 = boto3.client("s3", endpoint_url=endpoints["s3"])
         for logical in self.topology.buckets:
             if logical not in names and (logical in refs or endpoints["s3"]):

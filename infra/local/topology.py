@@ -100,6 +100,10 @@ class Topology:
             out[name] = params
         return out
 
+    def time_to_live(self, table: str) -> dict | None:
+        """A table's TimeToLiveSpecification (moto records it, but never deletes expired items)."""
+        return self.resources("AWS::DynamoDB::Table")[table]["Properties"].get("TimeToLiveSpecification")
+
     @property
     def streams_read(self) -> set[str]:
         """Tables whose stream is the source of a function's DynamoDB event or of a Pipe."""
@@ -175,6 +179,22 @@ class Topology:
         """The API's BinaryMediaTypes (`~1`, SAM's escape for `/`, unescaped): request bodies of these
         types reach the function base64-encoded, byte for byte."""
         return tuple(t.replace("~1", "/").lower() for t in self._api().get("BinaryMediaTypes", []))
+
+    @property
+    def console_headers(self) -> dict[str, str]:
+        """The security headers CloudFront adds to the console's files (the ResponseHeadersPolicy
+        ConsoleHeaders): its Content-Security-Policy above all, so the console is tested under the CSP
+        it runs under."""
+        config = self.resources("AWS::CloudFront::ResponseHeadersPolicy")["ConsoleHeaders"]["Properties"]
+        security = config["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+        headers = {"Content-Security-Policy": security["ContentSecurityPolicy"]["ContentSecurityPolicy"]}
+        if "ContentTypeOptions" in security:
+            headers["X-Content-Type-Options"] = "nosniff"
+        if frame := security.get("FrameOptions"):
+            headers["X-Frame-Options"] = frame["FrameOption"]
+        if referrer := security.get("ReferrerPolicy"):
+            headers["Referrer-Policy"] = referrer["ReferrerPolicy"]
+        return headers
 
     def gateway_response(self, kind: str) -> tuple[int, dict[str, str], str]:
         spec = self._api()["GatewayResponses"][kind]

@@ -319,10 +319,11 @@ def review_routes() -> list[tuple[str, str, dict | None]]:
     """Every authorized route of the review function, with its parameters filled in and a body
     that passes validation: whatever is refused is refused for who asks, not for what."""
     fills = {"case_id": "no-such-case", "command": "assignment", "reviewer_id": "nurse-demo",
-             "report": "prior-authorization-metrics"}
+             "report": "prior-authorization-metrics", "index": "0"}
     bodies = {"POST": {"version": 1, "reviewer": "dr-demo"}, "PUT": {"roles": ["reviewer"]}}
     routes = [r for r in Topology.load().routes if r.function == "CasesFunction" and r.authorized]
-    assert {r.path.split("/")[1] for r in routes} == {"cases", "reviewers", "reports", "deliveries"}
+    assert {r.path.split("/")[1] for r in routes} == {"cases", "reviewers", "reports", "deliveries", "messages",
+                                                      "reason-codes"}
     return [(r.method, r.path.format(**fills), bodies.get(r.method)) for r in routes]
 
 
