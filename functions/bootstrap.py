@@ -64,7 +64,6 @@ def utc_now() -> datetime:
 
 def aws_client(service: str, endpoint_env: str | None = None, **config: Any) -> Any:
     import boto3
-
     from botocore.config import Config
 
     options = {"config": Config(**config)} if config else {}
