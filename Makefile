@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ARGS ?=
 
-.PHONY: run test bench fuzz lint clean node
+.PHONY: run test bench fuzz lint clean node browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,7 @@ lint: $(VENV)/.dev
 	$(BIN)/cfn-lint infra/mllp/template.yaml
 	$(BIN)/checkov -f infra/mllp/template.yaml --framework cloudformation --skip-download --quiet --compact
 
-test: lint node
+test: lint node browser
 	$(BIN)/python -m pytest -q
 
 # node and npm run ../shared/tools/fhir-validate (profile checks in tests/integration/test_profile_validation.py)
@@ -48,7 +48,16 @@ node:
 	    || echo "npm ci failed in tests/clients: the fhir-kit-client test will be skipped"; \
 	fi
 
-bench: $(VENV)/.dev
+# Debian's chromium and chromium-driver: tests/browser drives the console in them (headless, Selenium).
+browser:
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	      || echo "chromium could not be installed: the console tests (tests/browser) will fail"; \
+	  else echo "chromium/chromedriver missing and not installable here: the console tests (tests/browser) will fail"; fi; \
+	fi
+
+bench: $(VENV)/.dev browser
 	$(BIN)/python bench/bench.py
 
 fuzz: $(VENV)/.dev
