@@ -140,6 +140,7 @@ class Browser:
     def screenshot(self, name: str, size: tuple[int, int] = DESKTOP) -> Path:
         SCREENSHOTS.mkdir(exist_ok=True)
         self.driver.set_window_size(*size)
+        self.driver.execute_script("window.scrollTo(0, 0)")
         time.sleep(0.2)  # the layout settles
         path = SCREENSHOTS / f"{name}-{size[0]}x{size[1]}.png"
         self.driver.save_screenshot(str(path))
