@@ -29,6 +29,7 @@ WAIT = 10.0  # seconds a page may take to show what a test waits for
 PARTNERS = {
     "alpha": {"hl7_facilities": ["ACMEHLTH"]},
     "browser": {"hl7_facilities": ["BROWSER"]},
+    "pager": {"hl7_facilities": ["PAGER"]},
 }
 
 
@@ -97,9 +98,12 @@ class Browser:
         self.driver.get(self.base_url + path)
 
     def wait(self, condition: Callable[[object], object], message: str = "", timeout: float = WAIT):
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.support.ui import WebDriverWait
 
-        return WebDriverWait(self.driver, timeout).until(condition, message)
+        # The pages redraw (a refresh, a re-read after an action): an element read as it goes is asked again.
+        return WebDriverWait(self.driver, timeout, ignored_exceptions=[StaleElementReferenceException]).until(
+            condition, message)
 
     def find(self, css: str, timeout: float = WAIT):
         from selenium.webdriver.common.by import By

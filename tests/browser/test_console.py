@@ -35,8 +35,16 @@ def submit(partner_api, *, family: str = "QUILLFEATHER", items: int = 1, partner
     return resp.json()["entry"][0]["resource"]["id"]
 
 
-def row(browser, case_id: str):
-    return browser.find(f'#worklist tbody tr[data-case-id="{case_id}"]')
+def row(browser, case_id: str) -> dict:
+    """A worklist row as shown: its text, classes and first link (read at once: the page redraws)."""
+    def shown(driver):
+        found = browser.all(f'#worklist tbody tr[data-case-id="{case_id}"]')
+        return found and {"text": found[0].text, "classes": found[0].get_attribute("class").split(),
+                          "link": found[0].find_element(By.CSS_SELECTOR, "a"),
+                          "countdown": found[0].find_element(By.CSS_SELECTOR, ".countdown").text,
+                          "color": driver.execute_script("return getComputedStyle(arguments[0]).color",
+                                                         found[0].find_element(By.CSS_SELECTOR, ".countdown"))}
+    return browser.wait(shown, f"case {case_id} is not on the worklist")
 
 
 def status(browser) -> str:
@@ -90,12 +98,11 @@ def test_a_submitted_pas_case_appears_on_the_worklist(browser, partner_api):
     case_id = submit(partner_api)
     browser.sign_in("nurse-demo")
     line = row(browser, case_id)
-    text = line.text
+    text = line["text"]
     assert "alpha" in text and "prior-auth" in text and "standard" in text and "received" in text
     assert "QUILLFEATHER" not in browser.find("#worklist").text  # the worklist shows no PHI
-    countdown = line.find_element(By.CSS_SELECTOR, ".countdown").text
     time.sleep(1.2)
-    assert line.find_element(By.CSS_SELECTOR, ".countdown").text != countdown  # it counts down
+    assert row(browser, case_id)["countdown"] != line["countdown"]  # it counts down
     browser.screenshot("worklist")
     browser.screenshot("worklist", PHONE)
     assert browser.accessibility_violations() == []
@@ -117,17 +124,30 @@ def test_the_worklist_filters_and_keeps_them_in_the_link(browser, partner_api):
     assert browser.find('#worklist-filters [name="partner"]').get_attribute("value") == "browser"
 
 
+def test_the_worklist_pages_through_the_apis_cursor(browser, partner_api):
+    with clock_at(datetime.now(timezone.utc) + timedelta(days=60)):  # due after every other test's cases
+        cases = [submit(partner_api, partner="pager") for _ in range(51)]
+    browser.sign_in("nurse-demo", "/console/?partner=pager")
+    browser.wait(lambda d: len(browser.all("#worklist tbody tr[data-case-id]")) == 50, "page 1 is not 50 rows")
+    first = {r.get_attribute("data-case-id") for r in browser.all("#worklist tbody tr[data-case-id]")}
+    assert first < set(cases)
+    browser.find("#worklist-next").click()
+    browser.wait(lambda d: {r.get_attribute("data-case-id") for r in browser.all("#worklist tbody tr[data-case-id]")}
+                 == set(cases) - first, "page 2 is not the one case left")
+    assert browser.find("#worklist-next").get_attribute("disabled") is not None
+    browser.find("#worklist-prev").click()
+    browser.wait(lambda d: len(browser.all("#worklist tbody tr[data-case-id]")) == 50, "back to page 1")
+
+
 def test_an_overdue_case_is_highlighted(browser, partner_api):
     with clock_at(datetime.now(timezone.utc) - timedelta(days=30)):  # received a month ago: its 7 days are past
         late = submit(partner_api)
     on_time = submit(partner_api)
     browser.sign_in("nurse-demo")
-    overdue = row(browser, late)
-    assert "overdue" in overdue.get_attribute("class").split() and "overdue" in overdue.text.lower()
-    assert "overdue" not in row(browser, on_time).get_attribute("class").split()
-    color = browser.driver.execute_script(
-        "return getComputedStyle(arguments[0].querySelector('.countdown') || arguments[0]).color", overdue)
-    assert color != browser.driver.execute_script("return getComputedStyle(arguments[0]).color", row(browser, on_time))
+    overdue, in_time = row(browser, late), row(browser, on_time)
+    assert "overdue" in overdue["classes"] and "overdue" in overdue["text"].lower()
+    assert "overdue" not in in_time["classes"] and "overdue" not in in_time["text"].lower()
+    assert overdue["color"] != in_time["color"]  # red, not only the word
     browser.find('#worklist-filters [name="overdue"]').click()
     browser.wait(lambda d: "overdue=true" in d.current_url, "the overdue filter is not applied")
     browser.wait(lambda d: all("overdue" in r.get_attribute("class").split()
@@ -138,8 +158,8 @@ def test_an_overdue_case_is_highlighted(browser, partner_api):
 def test_the_worklist_is_worked_from_the_keyboard(browser, partner_api):
     case_id = submit(partner_api)
     browser.sign_in("nurse-demo")
-    link = row(browser, case_id).find_element(By.CSS_SELECTOR, "a")
-    browser.driver.execute_script("arguments[0].focus()", link)
+    browser.wait(lambda d: browser.driver.execute_script("arguments[0].focus(); return true", row(browser, case_id)["link"]),
+                 "the case link cannot take focus")
     browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
     browser.find("#case-status")
     assert browser.driver.current_url.endswith(f"/console/cases/{case_id}")
@@ -303,11 +323,11 @@ def test_operations_lists_a_refused_hl7_message_and_redrives_a_dead_letter(brows
         time.sleep(0.3)
 
     browser.sign_in("lead-demo", "/console/operations")
-    line = browser.wait(lambda d: [r for r in browser.all("#messages tbody tr") if "OPS-AR-1" in r.text], "no AR line")[0]
+    line = browser.wait(lambda d: [r.text for r in browser.all("#messages tbody tr") if "OPS-AR-1" in r.text], "no AR line")[0]
     for shown in ("browser", "hl7-http", "RQA^I99", "AR"):
-        assert shown in line.text
-    dead_row = browser.wait(lambda d: [r for r in browser.all("#dead-deliveries tbody tr") if dead in r.text], "no dead row")[0]
-    assert "fhir" in dead_row.text
+        assert shown in line
+    dead_row = browser.wait(lambda d: [r.text for r in browser.all("#dead-deliveries tbody tr") if dead in r.text], "no dead row")[0]
+    assert "fhir" in dead_row
     chart = browser.find("#partner-chart")
     assert "alpha" in chart.text or browser.all("#partner-counts")
     browser.screenshot("operations")

@@ -398,7 +398,7 @@ def walk(who, limit: int, **filters) -> list[list[dict]]:
         resp = who.get("/cases", limit=limit, **filters, **({"cursor": cursor} if cursor else {}))
         assert_no_member(resp)
         page = ok(resp)
-        assert set(page) == {"cases", "next"}
+        assert set(page) == {"cases", "next", "due_soon_hours"}
         pages.append(page["cases"])
         cursor = page["next"]
         if cursor is None:
