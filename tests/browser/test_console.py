@@ -23,10 +23,11 @@ _numbers = iter(range(10_000))
 
 
 def submit(partner_api, *, family: str = "QUILLFEATHER", items: int = 1, partner: str = "alpha",
-           supporting: bytes | None = None) -> str:
+           supporting: bytes | None = None, priority: str = "normal") -> str:
     """A PAS request from `partner`; the new case's id."""
     n = next(_numbers)
-    claim = f.claim(f"UI-{n}", items=items, **({"supportingInfo": f.supporting_info(supporting)} if supporting else {}))
+    claim = f.claim(f"UI-{n}", items=items, priority=priority,
+                    **({"supportingInfo": f.supporting_info(supporting)} if supporting else {}))
     bundle = f.pas_bundle(claim, identifier=f"UI-B-{n}", member_id=f"UI-M-{n}")
     patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
     patient["name"] = [{"family": family, "given": ["ODALYS"]}]
@@ -142,12 +143,17 @@ def test_the_worklist_pages_through_the_apis_cursor(browser, partner_api):
 def test_an_overdue_case_is_highlighted(browser, partner_api):
     with clock_at(datetime.now(timezone.utc) - timedelta(days=30)):  # received a month ago: its 7 days are past
         late = submit(partner_api)
+    with clock_at(datetime.now(timezone.utc) - timedelta(hours=60)):  # expedited, 72 h: 12 h left
+        soon = submit(partner_api, priority="stat")
     on_time = submit(partner_api)
     browser.sign_in("nurse-demo")
-    overdue, in_time = row(browser, late), row(browser, on_time)
+    overdue, due_soon, in_time = row(browser, late), row(browser, soon), row(browser, on_time)
     assert "overdue" in overdue["classes"] and "overdue" in overdue["text"].lower()
-    assert "overdue" not in in_time["classes"] and "overdue" not in in_time["text"].lower()
-    assert overdue["color"] != in_time["color"]  # red, not only the word
+    assert "due-soon" in due_soon["classes"] and "due soon" in due_soon["text"].lower()
+    assert "expedited" in due_soon["text"]
+    assert not {"overdue", "due-soon"} & set(in_time["classes"])
+    assert len({overdue["color"], due_soon["color"], in_time["color"]}) == 3  # red, amber: not only words
+    browser.screenshot("worklist-deadlines")
     browser.find('#worklist-filters [name="overdue"]').click()
     browser.wait(lambda d: "overdue=true" in d.current_url, "the overdue filter is not applied")
     browser.wait(lambda d: all("overdue" in r.get_attribute("class").split()
