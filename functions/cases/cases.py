@@ -59,10 +59,12 @@ class CaseDocument(BaseModel):
     deliveries: list[OutboxRecord] = Field(description="one per change and target: pending, retrying, delivered or dead")
 
 
+MemberView = Annotated[Literal["masked"] | None, Query(
+    description="masked: the member's name, birth date and ids erased (the console shows them on request)")]
+
+
 @router.get("/cases/<case_id>", summary="A case, its links and its history (the read is logged)")
-def read(case_id: str, member: Annotated[Literal["masked"] | None, Query(
-        description="masked: the member's name, birth date and ids erased (the console shows them on request)")] = None,
-         ) -> CaseDocument:
+def read(case_id: str, member: MemberView = None) -> CaseDocument:
     view = review.read_case(services().review, http.caller(router), case_id)
     case = _case(view.case)
     if member == "masked":

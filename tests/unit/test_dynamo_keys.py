@@ -8,7 +8,7 @@ import pytest
 from adapters import dynamo_keys as keys
 from review.errors import Invalid
 from fhir_mappings.claim_to_case import submission_from_fhir
-from review.model import Case, Determination, Event, Kind, Priority, Status
+from review.model import Case, Determination, Door, Event, InboundMessage, Kind, Priority, Status
 from review.views import WorklistQuery
 from tests import factories as f
 
@@ -35,6 +35,28 @@ def test_new_case_is_one_transaction_with_guarded_case_and_submission():
     assert {keys.lookup_pk("p1", k) for k in ("urn:example:claims|CLM-1", "CLM-1", "Claim/req-claim",
                                               "member:urn:example:member|M-1", "subscriber:M-1")} == lookups
     assert all(p["TableName"] == "T" for p in puts)
+
+
+def test_an_accepted_message_is_logged_in_its_case_transaction_and_expires():
+    case, sub = make()
+    message = InboundMessage(at=T0, partner="p1", door=Door.FHIR, type="Claim/$submit", control_id="BND-1",
+                             outcome="200", case_id="c1")
+    created = keys.create_case_transaction("T", case, sub, Event(at=T0, type="received"), message)
+    changed = keys.replace_case_transaction("T", case, 1, [Event(at=T0, type="updated")], sub, message=message)
+    for request in (created, changed):
+        logged = request["TransactItems"][-1]["Put"]["Item"]
+        assert logged["PK"] == {"S": "MESSAGES#2026-11-23"} and logged["SK"]["S"].startswith("2026-11-23T12:00:00.000000Z#")
+        assert InboundMessage.model_validate_json(logged["doc"]["S"]) == message
+        assert int(logged["expires"]["N"]) == int((T0 + timedelta(days=keys.MESSAGE_LOG_DAYS)).timestamp())
+    assert len(created["TransactItems"]) == len(keys.create_case_transaction("T", case, sub, Event(at=T0, type="x"))[
+        "TransactItems"]) + 1
+
+
+def test_the_message_log_reads_a_day_newest_first_from_a_cursor():
+    request = keys.message_query("T", T0.date(), 51, before="2026-11-23T12:00:00.000000Z#00ff00ff")
+    assert request["ScanIndexForward"] is False and request["Limit"] == 51
+    assert request["KeyConditionExpression"] == "PK = :pk AND SK < :before"
+    assert request["ExpressionAttributeValues"][":pk"] == {"S": "MESSAGES#2026-11-23"}
 
 
 def test_identifiers_never_appear_in_keys():
