@@ -90,7 +90,7 @@ class DynamoCaseViews:
     def messages(self, today: date, limit: int, cursor: str | None) -> tuple[list[InboundMessage], str | None]:
         """Newest first, a day's partition after another, back MESSAGE_LOG_DAYS days (what TTL keeps).
         The cursor is the last entry's sort key: the next page starts just before it."""
-        before = _decode_message_cursor(cursor) if cursor else None
+        before = _decode_message_cursor(cursor, today) if cursor else None
         day = date.fromisoformat(before[:10]) if before else today
         found: list[Item] = []
         while len(found) <= limit and (today - day).days <= keys.MESSAGE_LOG_DAYS:
@@ -160,11 +160,13 @@ def _encode_message_cursor(sk: str) -> str:
     return base64.urlsafe_b64encode(sk.encode()).decode()
 
 
-def _decode_message_cursor(cursor: str) -> str:
+def _decode_message_cursor(cursor: str, today: date) -> str:
+    """The sort key a page ended at: of a day the log still keeps (no later than today)."""
     try:
         sk = base64.urlsafe_b64decode(cursor.encode()).decode()
+        day = date.fromisoformat(sk[:10]) if MESSAGE_SK.fullmatch(sk) else None
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        sk = ""
-    if not MESSAGE_SK.fullmatch(sk):
+        day = None
+    if day is None or not 0 <= (today - day).days <= keys.MESSAGE_LOG_DAYS:
         raise Invalid("the cursor is not one the message log returned", "cursor", "invalid")
     return sk

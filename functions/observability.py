@@ -28,10 +28,14 @@ def entry_point(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]
     return run
 
 
+def metrics_on() -> bool:
+    """Powertools' own switch, POWERTOOLS_METRICS_DISABLED (its single_metric does not read it)."""
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() != "true"
+
+
 def count(name: str, **dimensions: str) -> None:
-    """One metric data point, emitted at once (EMF on stdout), unless Powertools' own switch turns
-    metrics off (its single_metric does not read it)."""
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+    """One metric data point, emitted at once (EMF on stdout), unless metrics are switched off."""
+    if not metrics_on():
         return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 

@@ -149,8 +149,13 @@ def submit(store: CaseRepository, archive: Archive, clock: Clock, partner_id: st
         case = store.get(dup.record.case_id)
         assert case is not None, "a submission record always points at a stored case"
         if logged:
-            store.record_message(logged.model_copy(update={"case_id": case.id}))
+            store.record_message(_logged(logged, case))
         return case
+
+
+def _logged(message: InboundMessage | None, case: Case) -> InboundMessage | None:
+    """The message log entry of a message, naming the case it made, changed or replayed."""
+    return message.model_copy(update={"case_id": case.id}) if message else None
 
 
 def _archived(archive: Archive, partner_id: str, a: Attachment, now: datetime, via: str) -> Document:
@@ -195,7 +200,7 @@ def _create(store: CaseRepository, now: datetime, partner_id: str, policy: Revie
         at=now, type="received", actor=Actor(id=partner_id, role=Role.PARTNER), to_status=case.status,
         detail={"kind": kind.value, "priority": case.priority.value, "original_case_id": case.original_case_id,
                 "raw": raw.key, "clock": row.source}),
-        message.model_copy(update={"case_id": case.id}) if message else None)
+        _logged(message, case))
     return case
 
 
@@ -230,7 +235,7 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
         "version": original.version + 1,
     })
     store.replace(changed, original.version, events, sub, outbox.owed(changed, events, policy.delivers_to, now),
-                  message.model_copy(update={"case_id": changed.id}) if message else None)
+                  _logged(message, changed))
     return changed
 
 
@@ -353,10 +358,10 @@ def document_link(review: Review, caller: Caller, case_id: str, index: int) -> t
     """A case's document and a short-lived URL to read it (the sender's own URL for one it only
     pointed at); the access is logged."""
     case = accessed(review, caller, case_id, f"document:{index}")
-    if not 0 <= index < len(case.documents):
+    document = case.documents[index] if 0 <= index < len(case.documents) else None
+    if document is None or not (document.url or document.key):
         raise NotFound("no such document")
-    document = case.documents[index]
-    return document, document.url or review.archive.link(document.key or "", DOCUMENT_LINK_SECONDS)
+    return document, document.url or review.archive.link(document.key, DOCUMENT_LINK_SECONDS)
 
 
 def accessed(review: Review, caller: Caller, case_id: str, action: str) -> Case:

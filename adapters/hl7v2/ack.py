@@ -67,6 +67,11 @@ class Header:
                    (msh9[1] if len(msh9) > 1 else "").upper(), get(15).upper(), get(16).upper())
 
     @property
+    def event(self) -> str:
+        """The message type as the message log names it: "RQA^I08" ("?" when MSH-9 is empty)."""
+        return f"{self.message_type}^{self.trigger}" if self.message_type else "?"
+
+    @property
     def facility(self) -> str:
         """MSH-4's namespace id: the sender's facility as partners are registered."""
         return self.sending_facility.split(self.encoding[0])[0] if self.sending_facility else ""

@@ -68,20 +68,31 @@ def read(case_id: str, member: MemberView = None) -> CaseDocument:
     view = review.read_case(services().review, http.caller(router), case_id)
     case = _case(view.case)
     if member == "masked":
-        case["member"] = masked(case["member"])
+        case = masked(case)
     return CaseDocument(case=case, links=Links(original=view.case.original_case_id, appeals=view.appeals),
                         history=view.history, deliveries=view.deliveries)
 
 
-# Who the member is: erased from a masked read by Powertools Data Masking.
-MEMBER_PHI = ["family", "given", "birth_date", "subscriber_id", "identifiers[*].value", "coverage_ids[*].value"]
+# Who the member is: erased from a masked read by Powertools Data Masking. A patient the request
+# named by identifier rather than by reference is kept as sent (logical_refs): erased too.
+MEMBER_PHI = ["member.family", "member.given", "member.birth_date", "member.subscriber_id",
+              "member.identifiers[*].value", "member.coverage_ids[*].value",
+              "logical_refs.patient.identifier.value", "logical_refs.patient.display"]
 
 
-def masked(member: dict[str, Any]) -> dict[str, Any]:
+def masked(case: dict[str, Any]) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.data_masking import DataMasking
 
-    present = [f for f in MEMBER_PHI if member.get(f.split("[", 1)[0])]
-    return DataMasking().erase(member, fields=present) if present else member
+    def present(path: str) -> bool:
+        at: Any = case
+        for step in path.replace("[*]", "").split(".")[:-1]:
+            at = at.get(step) if isinstance(at, dict) else None
+        last = path.rsplit(".", 1)[-1]
+        return bool(at) and (any(isinstance(x, dict) and x.get(last) for x in at) if isinstance(at, list)
+                             else isinstance(at, dict) and bool(at.get(last)))
+
+    fields = [f for f in MEMBER_PHI if present(f)]
+    return DataMasking().erase(case, fields=fields) if fields else case
 
 
 class RevealedMember(BaseModel):

@@ -74,7 +74,7 @@ def answer(text: str, payload: bytes, token_partner: str | None, door: Door = Do
         message_log.refused(door, "?", token_partner, None, "AR")
         return [ack.generic_reject()]
     event, bundle, partner_id = None, {}, token_partner
-    kind = f"{header.message_type}^{header.trigger}" if header.message_type else "?"
+    kind = header.event
     production = header.processing_id[:1] == "P"
     try:
         partner_id, event = admit(msg, header, token_partner)

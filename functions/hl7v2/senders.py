@@ -67,10 +67,9 @@ def refused_batch(raw: bytes, partner_id: str | None) -> bytes | None:
     refusal = Refusal("AR", error, text="Batch refused: " + reason)
     answers = []
     for text in (t for t in batch.messages if not _is_ack(t)):
-        header = Header.of(text) if text.startswith("MSH") else None
-        kind = f"{header.message_type}^{header.trigger}" if header else "?"
-        message_log.refused(Door.BATCH, kind, partner_id, header.control_id if header else None, "AR")
-        answers += refused(header, refusal) if header else [ack.generic_reject()]
+        header = Header.of(text) if text.startswith("MSH") else Header()
+        message_log.refused(Door.BATCH, header.event, partner_id, header.control_id, "AR")
+        answers += refused(header, refusal) if text.startswith("MSH") else [ack.generic_reject()]
     return ack.batch_envelope(batch.header, answers).encode()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from functions.bootstrap import due_soon_window, services
-from functions.observability import SERVICE, entry_point, logger
+from functions.observability import SERVICE, entry_point, logger, metrics_on
 from review import sla
 from review.model import Actor, Event, Role, instant
 
@@ -36,7 +36,7 @@ def lambda_handler(event, context) -> dict:
             continue
         logger.warning("case overdue", extra=alert)
         alerts.append(alert)
-    for (partner, priority, measure), value in sorted(found.counts.items()):
+    for (partner, priority, measure), value in (sorted(found.counts.items()) if metrics_on() else ()):
         with single_metric(name=METRIC_NAMES[measure], unit=MetricUnit.Count, value=value, namespace=SERVICE,
                            default_dimensions={"partner": partner, "priority": priority}):
             pass

@@ -14,6 +14,7 @@ TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf
 LOCAL_CONFIG = {"signIn": "local"}
 
 Answer = tuple[int, dict[str, str], bytes]
+NOT_FOUND: Answer = (404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 Not Found\n")
 
 
 class ConsoleFiles:
@@ -32,12 +33,15 @@ class ConsoleFiles:
         name = path[len(PREFIX):]
         if name == "config.json":
             return 200, {"Content-Type": "application/json", "Cache-Control": "no-store"}, json.dumps(LOCAL_CONFIG).encode()
-        file = (self.root / name).resolve()
-        if file.is_relative_to(self.root) and file.is_file():
-            return self._file(file)
+        try:
+            file = (self.root / name).resolve()
+            if file.is_relative_to(self.root) and file.is_file():
+                return self._file(file)
+        except (ValueError, OSError):  # a NUL byte, a name too long: no such file
+            return NOT_FOUND
         if "." not in name.rsplit("/", 1)[-1]:  # a deep link: the page routes it
             return self._file(self.root / "index.html")
-        return 404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 Not Found\n"
+        return NOT_FOUND
 
     def _file(self, file: Path) -> Answer:
         kind = TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"

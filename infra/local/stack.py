@@ -86,7 +86,7 @@ class Gateway:
         path = unquote(url.path)
         if answer := self.console.answer(method, path):
             return answer
-        if self.user_pool and (answer := self._user_pool_endpoint(method, path, body, source_ip)):
+        if self.user_pool and (answer := self._user_pool_endpoint(method, path, body, source_ip, headers)):
             return answer
         route, params = self._match(method, path)
         if route is None:  # API Gateway answers an unrouted path or method this way
@@ -148,15 +148,18 @@ class Gateway:
         return _outcome(403, "forbidden",
                         "partner tokens are for the FHIR and HL7 APIs; this API takes reviewer tokens")
 
-    def _user_pool_endpoint(self, method: str, path: str, body: bytes,
-                            source_ip: str) -> tuple[int, dict[str, str], bytes] | None:
+    def _user_pool_endpoint(self, method: str, path: str, body: bytes, source_ip: str,
+                            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes] | None:
         """The user pool's JWKS, and ID tokens for the demo reviewers without a login (what Cognito's
         hosted sign-in would hand a browser); None for any other request."""
         if method == "GET" and path == JWKS_PATH:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.user_pool.jwks()).encode()
         if (method, path) not in (("POST", TOKEN_PATH), ("GET", USERS_PATH)):
             return None
-        if not _is_loopback(source_ip):  # a token for anyone, for the asking: this machine only
+        # A token for anyone, for the asking: this machine only, asked for by its own name (a page of
+        # another site whose name was rebound to 127.0.0.1 sends that name as Host: refused).
+        host = next((v for k, v in (headers or {}).items() if k.lower() == "host"), "127.0.0.1")
+        if not (_is_loopback(source_ip) and _is_loopback_name(host)):
             return _outcome(403, "forbidden", "the local sign-in answers this machine only")
         if path == USERS_PATH:
             users = [{"username": u.username, "groups": list(u.groups)} for u in self.user_pool.reviewers.values()]
@@ -221,6 +224,15 @@ def proxy_body(body: bytes, content_type: str, binary_media_types: tuple[str, ..
 
 def _outcome(status: int, code: str, diagnostics: str) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/fhir+json"}, json.dumps(operation_outcome(code, diagnostics)).encode()
+
+
+def _is_loopback_name(host: str) -> bool:
+    """A Host header naming this machine: localhost or a loopback address, any port."""
+    name = urlsplit(f"//{host}").hostname or ""
+    try:
+        return name == "localhost" or _is_loopback(name)
+    except ValueError:
+        return False
 
 
 def _is_loopback(ip: str) -> bool:

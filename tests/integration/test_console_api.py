@@ -196,8 +196,29 @@ def test_the_local_sign_in_lists_the_demo_reviewers_and_signs_one_in(base_url, s
 
 
 def test_the_local_sign_in_answers_this_machine_only(stack):
-    status, _, body = stack_gateway(stack).handle("GET", "/local/users", {}, b"", source_ip="192.0.2.7")
+    gateway = stack_gateway(stack)
+    status, _, body = gateway.handle("GET", "/local/users", {}, b"", source_ip="192.0.2.7")
     assert status == 403 and b"this machine only" in body
+    for host in ("evil.example:8080", "localhost.evil.example"):  # DNS rebinding: another site's name
+        status, _, _ = gateway.handle("POST", "/local/token", {"Host": host}, b'{"username": "lead-demo"}')
+        assert status == 403, host
+    for host in ("localhost:8080", "127.0.0.1:8080", "[::1]:8080"):
+        assert gateway.handle("GET", "/local/users", {"Host": host}, b"")[0] == 200, host
+
+
+def test_the_message_log_refuses_cursors_it_did_not_make(reviewer):
+    import base64 as b64
+
+    lead = reviewer("lead-demo")
+    for sk in ("2036-11-25T00:00:00.000000Z#00000000", "2026-02-30T00:00:00.000000Z#00000000",
+               "2020-01-01T00:00:00.000000Z#00000000"):
+        resp = lead.get("/messages", cursor=b64.urlsafe_b64encode(sk.encode()).decode())
+        assert resp.status_code == 422 and resp.json()["issue"][0]["expression"] == ["cursor"], sk
+
+
+def test_console_paths_that_name_no_file_are_not_found(base_url):
+    for path in ("/console/a%00b.js", "/console/" + "x" * 5000 + ".js"):
+        assert requests.get(base_url + path, timeout=10).status_code == 404
 
 
 def stack_gateway(stack):

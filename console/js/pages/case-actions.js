@@ -19,19 +19,24 @@ let reviewers = null;
 
 export function actionsSection(page, c) {
   const me = page.me || {};
+  // As review/lifecycle.py allows: cases are assigned to (physician) reviewers; the assignee starts,
+  // decides and asks for information; the assignee or a supervisor extends and asks for information.
   const supervisor = hasRole(me, 'supervisor');
+  const reviewer = hasRole(me, 'reviewer') || hasRole(me, 'physician-reviewer');
+  const mine = c.assignee === me.id;
   const forms = [];
   switch (c.status) {
     case 'received':
-      forms.push(assignToMe(page, c));
+      if (reviewer) forms.push(assignToMe(page, c));
       if (supervisor) forms.push(assignTo(page, c));
       break;
     case 'assigned':
-      if (c.assignee === me.id) forms.push(start(page, c)); else forms.push(assignToMe(page, c));
+      if (mine) forms.push(start(page, c)); else if (reviewer) forms.push(assignToMe(page, c));
       if (supervisor) forms.push(assignTo(page, c));
       break;
     case 'in-review':
-      forms.push(determination(page, c), informationRequest(page, c), extension(page, c));
+      if (mine && reviewer) forms.push(determination(page, c));
+      if (mine || supervisor) forms.push(informationRequest(page, c), extension(page, c));
       break;
     case 'information-requested':
       forms.push(information(page, c), extension(page, c));
