@@ -8,6 +8,7 @@ both NE, and answers ER/ER only on error. It records every raw frame it was hand
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 
 def message(control_id: str, *, trigger: str = "RQA^I08", member: str = "M123", ack_types: str = "") -> str:
@@ -62,9 +63,10 @@ class StubIntake:
         return [control_id(frame) for frame in self.frames]
 
 
-def launch_container(tmp_path, environment: dict[str, str] | None = None):
+@contextmanager
+def launched_container(tmp_path, environment: dict[str, str] | None = None):
     """infra/mllp's container entry point in a process of its own, the intake stood in for by the stub
-    (the entry point imports it lazily, by name). Returns (process, port)."""
+    (the entry point imports it lazily, by name). Yields (process, port); kills it if still running at the end."""
     import socket
     import subprocess
     import sys
@@ -89,7 +91,20 @@ def launch_container(tmp_path, environment: dict[str, str] | None = None):
                                stderr=subprocess.STDOUT,
                                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "MLLP_PORT": str(port),
                                     "MLLP_HOST": "127.0.0.1", **(environment or {})})
-    return process, port
+    try:
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def stopped(service) -> bytes:
+    """SIGTERM to the launched container, which must exit 0; what it printed."""
+    import signal
+
+    service.send_signal(signal.SIGTERM)
+    assert service.wait(timeout=30) == 0
+    return service.stdout.read()
 
 
 def when_listening(service, connect, seconds: float = 30):

@@ -2,7 +2,6 @@
 raw sockets for what well-behaved clients never send. The intake is a stub (tests/stub_intake.py)."""
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 from hl7.client import MLLPClient
 
 from adapters.hl7v2.mllp import MllpListener
-from tests.stub_intake import StubIntake, ack, control_id, launch_container, message, when_listening
+from tests.stub_intake import StubIntake, ack, control_id, launched_container, message, stopped, when_listening
 
 VT, FS_CR = b"\x0b", b"\x1c\x0d"
 
@@ -285,14 +284,8 @@ def test_port_zero_picks_a_free_port_and_a_taken_port_fails_start(listen):
 
 
 def test_the_container_entry_point_serves_the_intake_and_stops_on_sigterm(tmp_path):
-    service, port = launch_container(tmp_path)
-    try:
+    with launched_container(tmp_path) as (service, port):
         client = when_listening(service, lambda: MLLPClient("127.0.0.1", port))
         with client:
             assert client.send_message(message("CONTAINER")) == VT + ack("CONTAINER") + FS_CR
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(timeout=30) == 0
-        assert b'"outcome":"closed by peer"' in service.stdout.read()
-    finally:
-        if service.poll() is None:
-            service.kill()
+        assert b'"outcome":"closed by peer"' in stopped(service)

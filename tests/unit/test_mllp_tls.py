@@ -3,7 +3,6 @@ key and client CA from PEM text in the environment (what the task definition inj
 Manager), a client certificate required, and the peer handed to `admit`. The intake is a stub."""
 from __future__ import annotations
 
-import signal
 import ssl
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from adapters.hl7v2.mllp import MllpListener, NotAdmitted, Peer, exchange
 from infra.mllp.__main__ import TLS_VARIABLES, tls_from_environment
 from tests.certs import make_pki
-from tests.stub_intake import StubIntake, ack, launch_container, message, when_listening
+from tests.stub_intake import StubIntake, ack, launched_container, message, stopped, when_listening
 
 
 @pytest.fixture(scope="module")
@@ -65,15 +64,9 @@ def test_the_tls_variables_come_all_together_or_not_at_all(pki, missing):
 
 
 def test_the_container_entry_point_speaks_tls_when_the_task_gives_it_a_certificate(pki, tmp_path):
-    service, port = launch_container(tmp_path, pem_environment(pki))
-    try:
+    with launched_container(tmp_path, pem_environment(pki)) as (service, port):
         context = pki.client_context(pki.issue_client("container"))
         answer = when_listening(service, lambda: exchange("127.0.0.1", port, message("CONTAINER-TLS").encode(),
                                                           context=context))
         assert answer == ack("CONTAINER-TLS")
-        service.send_signal(signal.SIGTERM)
-        assert service.wait(timeout=30) == 0
-        assert b'"tls":true' in service.stdout.read()
-    finally:
-        if service.poll() is None:
-            service.kill()
+        assert b'"tls":true' in stopped(service)
