@@ -52,10 +52,14 @@ class Services:
                       clock=self.clock, policy_of=lambda partner_id: self.partners().policy(partner_id))
 
 
-def due_soon_window() -> timedelta:
+def due_soon_hours() -> float:
     """How near its deadline an open case counts as due soon: the SLA monitor marks it, the
     worklist colours it, the operations page counts it (DUE_SOON_HOURS, default 24)."""
-    return timedelta(hours=float(os.environ.get("DUE_SOON_HOURS", "24")))
+    return float(os.environ.get("DUE_SOON_HOURS", "24"))
+
+
+def due_soon_window() -> timedelta:
+    return timedelta(hours=due_soon_hours())
 
 
 def utc_now() -> datetime:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from fhir_mappings.case_to_claimresponse import claim_response
 from fhir_mappings.codes import X12_REVIEW_REASON
 from functions import http
-from functions.bootstrap import due_soon_window, services
+from functions.bootstrap import due_soon_hours, services
 from functions.observability import count, logger
 from review import commands as cmd
 from review import services as review
@@ -44,7 +44,7 @@ def worklist(
     query = WorklistQuery(status=status, kind=kind, priority=priority, assignee=assignee, partner=partner,
                           due_before=due_before, limit=limit, cursor=cursor)
     page = review.worklist(svc.review, http.caller(router), query)
-    return page.model_copy(update={"due_soon_hours": due_soon_window().total_seconds() / 3600})
+    return page.model_copy(update={"due_soon_hours": due_soon_hours()})
 
 
 class Links(BaseModel):

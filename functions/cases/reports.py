@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from functions import http
-from functions.bootstrap import due_soon_window, services
+from functions.bootstrap import due_soon_hours, due_soon_window, services
 from review import services as review
 from review.errors import NotFound
 from review.model import instant
@@ -29,10 +29,10 @@ def report(
 ) -> Any:
     caller = http.caller(router)  # first: strangers learn nothing, not even which reports exist
     if report == "open-cases":
-        svc, window = services(), due_soon_window()
-        rows = review.open_case_counts(svc.review, caller, window)
-        return http.json_response({"report": report, "at": instant(svc.clock()),
-                                   "due_soon_hours": window.total_seconds() / 3600, "rows": rows})
+        svc = services()
+        rows = review.open_case_counts(svc.review, caller, due_soon_window())
+        return http.json_response({"report": report, "at": instant(svc.clock()), "due_soon_hours": due_soon_hours(),
+                                   "rows": rows})
     if report != "prior-authorization-metrics":
         raise NotFound("no such report")
     svc = services()
