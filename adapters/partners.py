@@ -11,6 +11,8 @@ The registry document is YAML (or JSON) with tokens stored only as SHA-256 hashe
         clock_overrides:                       # optional: replaces rows of the default table
           - {kind: prior-auth, priority: standard, service: pre-service, days: 5, source: "contract 2026 s.4"}
         org_identifiers: ["http://hl7.org/fhir/sid/us-npi|1234567893"]  # organizations it speaks for
+        strict_transaction_ids: false          # true: a Bundle.identifier reused for other content is 409
+        pas_version: 2.2.1                     # 2.0.1: $inquire answers a bare Bundle (PAS 2.0.1)
         delivery:                              # where its determinations are pushed (see Delivery)
           fhir: {base_url: https://fhir.example/r4, auth: {type: bearer, token_file: secrets/acme.token}}
           hl7v2: {mllp: engine.example:6661, tls: false}
@@ -207,8 +209,11 @@ def _policy(entry: dict, delivery: Delivery) -> ReviewPolicy:
     if overrides := entry.get("clock_overrides"):
         clocks = clocks.with_overrides(overrides)
     delivers_to = frozenset(kind for kind in ("fhir", "hl7v2") if getattr(delivery, kind) is not None)
+    strict = entry.get("strict_transaction_ids", False)
+    if not isinstance(strict, bool):
+        raise ValueError(f"partner {entry['id']}: strict_transaction_ids is true or false")
     return ReviewPolicy(line_of_business=lob, time_zone=zone, clocks=clocks, delivers_to=delivers_to,
-                        max_attempts=delivery.max_attempts)
+                        max_attempts=delivery.max_attempts, strict_transaction_ids=strict)
 
 
 def token_hash(token: str) -> str:

@@ -203,6 +203,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         key=key,
         key_expression=key_where,
         sha256=sha256 or content_hash(bundle or claim),
+        unique_key=source == "hl7v2",  # HL7 requires MSH-10 unique; a FHIR transaction id may be reused
         intent=intent or named_intent,
         related=[k for n, r in related for k in _related_keys(r, refs, f"{where}.related[{n}].claim")],
         related_expression=f"{where}.related[{related[0][0]}].claim" if related else None,

@@ -300,6 +300,8 @@ class Case(CaseDraft):
     due_at: datetime
     version: int = 1
     original_case_id: str | None = None
+    # The earlier case whose transaction identifier (Bundle.identifier) this case's request reused for other content
+    transaction_id_reused_from: str | None = None
     preauth_ref: str | None = None
     preauth_period: Period | None = None
     decided_at: datetime | None = None
@@ -386,9 +388,17 @@ class Submission(BaseModel):
     key: Identifier  # the sender's idempotency key: Bundle.identifier, Claim.identifier, MSH-10
     key_expression: str  # where the key sits on the wire, for error messages
     sha256: str  # of the content, to tell a replay from a reuse of the key
+    unique_key: bool = False  # the wire requires keys unique (HL7 MSH-10): a reuse is refused, whatever the policy
+    reuses: str | None = None  # the case that first used this key, when this content reuses it (services.submit)
     intent: Intent = Intent.NEW
     related: list[str] = []  # lookup keys of the earlier claim this one refers to
     related_expression: str | None = None
     appeal: bool = False  # explicitly flagged as an appeal (PAS certificationType 1/2)
     attachments: list[Attachment] = []
     draft: CaseDraft
+
+    def reusing(self, case_id: str) -> Submission:
+        """This message as a new transaction under a key reused from case `case_id`: its own key is
+        the sender's plus the content hash, so that a replay of this content is still recognised."""
+        key = self.key.model_copy(update={"value": f"{self.key.value}#sha256:{self.sha256}"})
+        return self.model_copy(update={"key": key, "reuses": case_id})

@@ -24,6 +24,7 @@ class ReviewPolicy:
     clocks: ClockTable = field(default_factory=ClockTable.default)
     delivers_to: frozenset[str] = frozenset()  # the kinds of target it configures (review/outbox.py)
     max_attempts: int = 8  # tries of one delivery before it is dead-lettered (review/delivery.py)
+    strict_transaction_ids: bool = False  # a transaction id reused for other content: refused (409), not a new one
 
     def row(self, line_of_business: str, kind: Kind, priority: Priority, pre_service: bool) -> ClockRow:
         service = Service.PRE_SERVICE if pre_service else Service.POST_SERVICE

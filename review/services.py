@@ -131,26 +131,46 @@ PolicyOf = Callable[[str], ReviewPolicy]  # partner id -> its review policy
 # ---- intake ---------------------------------------------------------------------------------
 
 def submit(store: CaseRepository, archive: Archive, clock: Clock, partner_id: str, policy: ReviewPolicy,
-           sub: Submission, body: bytes, content_type: str, message: InboundMessage | None = None) -> Case:
+           sub: Submission, body: bytes, content_type: str, message: InboundMessage | None = None,
+           on_reuse: Callable[[str], None] | None = None) -> Case:
     """Take in one message. Replays of the same key and content return the case they made.
-    `message`: its message log entry as accepted, written with the case (a replay's on its own)."""
+    A key reused for other content is a new transaction, linked to the case that first used the key
+    (`on_reuse` hears that case's id), unless the partner's policy or the wire (HL7 MSH-10) wants
+    keys unique: then KeyReused. `message`: its log entry as accepted, written with the case."""
     raw = archive.put(partner_id, body, content_type)  # before the write: accepted means archived
     now = clock()
     documents = [_archived(archive, partner_id, a, now, "claim-update" if sub.related else "submission")
                  for a in sub.attachments]
     logged = message.model_copy(update={"at": now}) if message else None
-    try:
+
+    def take(sub: Submission) -> Case:
         if sub.related:
             return _amend(store, now, partner_id, policy, sub, raw, documents, logged)
         return _create(store, now, partner_id, policy, sub, raw, documents, logged)
+
+    try:
+        return take(sub)
     except DuplicateSubmission as dup:
-        if dup.record.sha256 != sub.sha256:
+        if dup.record.sha256 == sub.sha256:
+            return _replayed(store, dup.record, logged)
+        if policy.strict_transaction_ids or sub.unique_key:
             raise KeyReused("this identifier was already used for different content", sub.key_expression)
-        case = store.get(dup.record.case_id)
-        assert case is not None, "a submission record always points at a stored case"
-        if logged:
-            store.record_message(_logged(logged, case))
-        return case
+        earlier = dup.record.case_id
+    try:
+        case = take(sub.reusing(earlier))
+    except DuplicateSubmission as dup:  # this content under the reused key was taken before
+        return _replayed(store, dup.record, logged)
+    if on_reuse:
+        on_reuse(earlier)
+    return case
+
+
+def _replayed(store: CaseRepository, record: SubmissionRecord, message: InboundMessage | None) -> Case:
+    case = store.get(record.case_id)
+    assert case is not None, "a submission record always points at a stored case"
+    if message:
+        store.record_message(_logged(message, case))
+    return case
 
 
 def _logged(message: InboundMessage | None, case: Case) -> InboundMessage | None:
@@ -192,6 +212,7 @@ def _create(store: CaseRepository, now: datetime, partner_id: str, policy: Revie
         due_at=row.due_at(now, policy.time_zone),
         pre_service=pre_service,
         original_case_id=original.id if original else None,
+        transaction_id_reused_from=sub.reuses,
         appealed_kind=(original.appealed_kind or original.kind) if original and kind is Kind.APPEAL else None,
         documents=[d.model_copy(update={"via": "submission"}) for d in documents],  # its own, even if it names another
         raw=raw,
@@ -199,9 +220,21 @@ def _create(store: CaseRepository, now: datetime, partner_id: str, policy: Revie
     store.create(case, sub, Event(
         at=now, type="received", actor=Actor(id=partner_id, role=Role.PARTNER), to_status=case.status,
         detail={"kind": kind.value, "priority": case.priority.value, "original_case_id": case.original_case_id,
-                "raw": raw.key, "clock": row.source}),
+                "raw": raw.key, "clock": row.source, **_reuse(sub)}),
         _logged(message, case))
     return case
+
+
+def _named_by_id(store: CaseRepository, partner_id: str, sub: Submission) -> Case | None:
+    """The partner's case a related Claim/<id> names by our id (the id of the ClaimResponse it was
+    answered with), where no claim of the partner's own goes by that id."""
+    ids = [k.removeprefix("Claim/") for k in sub.related if k.startswith("Claim/")]
+    return next((c for i in ids if (c := store.get(i)) is not None and c.partner_id == partner_id), None)
+
+
+def _reuse(sub: Submission) -> dict[str, str]:
+    """What an event records of a message that reused another case's transaction identifier."""
+    return {"transaction_id_reused_from": sub.reuses} if sub.reuses else {}
 
 
 def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: ReviewPolicy, sub: Submission,
@@ -209,7 +242,7 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
     """An update, cancel, resubmission, follow-up or appeal naming an earlier claim."""
     if (record := store.find_submission(partner_id, sub.key.key)) is not None:
         raise DuplicateSubmission(record)  # a replay answers as before, whatever happened since
-    original = store.find_latest(partner_id, sub.related, sub.draft.kind.value)
+    original = store.find_latest(partner_id, sub.related, sub.draft.kind.value) or _named_by_id(store, partner_id, sub)
     if original is None or (sub.intent is Intent.CANCEL and original.kind is not sub.draft.kind):
         raise UnknownRelated("the related claim is not known", sub.related_expression)
     partner = Actor(id=partner_id, role=Role.PARTNER)
@@ -242,18 +275,19 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
 def _apply_message(case: Case, sub: Submission, documents: list[Document], partner: Actor, policy: ReviewPolicy,
                    now: datetime, raw: RawPayload) -> tuple[Case, list[Event]]:
     """A cancel, or an update of an open case: items, priority, documents; one event for each change."""
+    detail = {"raw": raw.key, **_reuse(sub)}
     if sub.intent is Intent.CANCEL:
         if case.status is Status.CANCELLED:
-            return case, [Event(at=now, type="cancel-repeated", actor=partner, detail={"raw": raw.key})]
+            return case, [Event(at=now, type="cancel-repeated", actor=partner, detail=detail)]
         changed, event = lifecycle.transition(case, "cancel", partner, now, items=rules.cancelled_items(case))
-        return changed, [event.model_copy(update={"detail": {"raw": raw.key}})]
+        return changed, [event.model_copy(update={"detail": detail})]
     items = rules.apply_update(case, sub.draft.items)
     if not any(not i.cancelled for i in items):  # nothing left to review
         changed, event = lifecycle.transition(case, "cancel", partner, now, "every item was cancelled",
                                               items=rules.cancelled_items(case))
         return changed, [event]
     changed, event = lifecycle.transition(case, "update", partner, now, event_type="updated", items=items)
-    events = [event.model_copy(update={"detail": {"raw": raw.key}})]
+    events = [event.model_copy(update={"detail": detail})]
     if sub.draft.priority is not case.priority:
         changed, event = lifecycle.change_priority(changed, sub.draft.priority, "changed by the requester's update",
                                                    partner, policy, now)

@@ -7,6 +7,7 @@ from fhir_mappings.case_to_claimresponse import inquiry_response, submit_respons
 from fhir_mappings.claim_to_case import inquiry_of, submission_from_fhir
 from functions import http, message_log
 from functions.bootstrap import services
+from functions.observability import count
 from review import services as cases
 from review.errors import NotFound
 from review.model import Door
@@ -42,12 +43,19 @@ def submit():
         submission = submission_from_fhir(body)
         case = cases.submit(svc.store, svc.archive, svc.clock, partner, svc.partners().policy(partner), submission,
                             router.current_event.decoded_body.encode(), http.FHIR_JSON,
-                            message_log.entry(Door.FHIR, SUBMIT, partner, submission.key.value, "200"))
+                            message_log.entry(Door.FHIR, SUBMIT, partner, submission.key.value, "200"),
+                            on_reuse=lambda earlier: _reused(partner, earlier))
     except Exception as err:
         message_log.refused(Door.FHIR, SUBMIT, partner, _transaction_id(body), str(http.status_of(err)))
         raise
     http.logger.info("submission accepted", extra={"case_id": case.id, "kind": case.kind.value})
     return http.fhir(200, submit_response(case, http.base_url(router)))
+
+
+def _reused(partner: str, earlier: str) -> None:
+    """A transaction identifier reused for other content, taken as a new transaction: counted."""
+    http.logger.info("transaction identifier reused", extra={"earlier_case_id": earlier})
+    count("TransactionIdReused", partner=partner)
 
 
 def _transaction_id(body) -> str | None:

@@ -218,7 +218,8 @@ def refusal_for(err: DomainError, event: Event | None, bundle: dict) -> Refusal:
     if isinstance(err, StaleVersion):  # a concurrent change to the same case won the race
         return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED), commit="CE")
     if isinstance(err, KeyReused):
-        return Refusal("AE", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))  # MSH-10 reused for other content
+        # MSH-10 reused for other content: the message is refused as sent; HL7 requires control ids unique
+        return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))
     if isinstance(err, Conflict):  # the case is closed to this change: the message asks what cannot be
         return Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR), text=err.message)
     if isinstance(err, UnknownRelated):

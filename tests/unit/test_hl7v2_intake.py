@@ -144,10 +144,11 @@ def test_duplicate_gets_the_same_acknowledgment_and_no_second_case(store):
     assert len(store.cases) == 1
 
 
-def test_control_id_reused_for_other_content_is_an_error_in_the_content(store):
+def test_control_id_reused_for_other_content_is_rejected_whatever_the_partner_policy(store):
+    """HL7 requires MSH-10 unique: unlike a FHIR transaction id, its reuse is never a new transaction."""
     send(h.rqa(control_id="SAME"))
     [ack] = send(h.rqa(control_id="SAME", ref="other"))
-    assert seg(ack, "MSA")[1] == "AE" and seg(ack, "ERR")[3].startswith("205") and len(store.cases) == 1
+    assert seg(ack, "MSA")[1] == "AR" and seg(ack, "ERR")[3].startswith("205") and len(store.cases) == 1
 
 
 def test_partner_is_decided_by_the_registry(store):

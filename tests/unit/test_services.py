@@ -46,6 +46,7 @@ class Env:
         self.views = MemoryCaseViews(self.store)
         self.reviewers = MemoryReviewerDirectory([f.profile("u-physician"), f.profile("u-reviewer", Role.REVIEWER)])
         self.policies: dict[str, ReviewPolicy] = {}
+        self.reused: list[str] = []  # what submit's on_reuse heard
         self.review = services.Review(cases=self.store, views=self.views, reviewers=self.reviewers,
                                       archive=self.archive, clock=self.clock, policy_of=self.policy)
 
@@ -55,7 +56,8 @@ class Env:
     def submit(self, body: dict, partner: str = "p1", sub: Submission | None = None) -> Case:
         raw = json.dumps(body, sort_keys=True).encode()
         return services.submit(self.store, self.archive, self.clock, partner, self.policy(partner),
-                               sub or submission_from_fhir(body), raw, "application/fhir+json")
+                               sub or submission_from_fhir(body), raw, "application/fhir+json",
+                               on_reuse=self.reused.append)
 
     def run(self, caller, case: Case, command: type[cmd.Command], **fields) -> Case:
         """A reviewer command on the case as it is stored now."""
@@ -108,11 +110,62 @@ def test_replay_returns_the_same_case_and_writes_nothing(env):
     assert again == first and len(env.store.cases) == 1 and env.store.writes == 1
 
 
-def test_same_key_other_content_conflicts(env):
+def test_same_key_other_content_is_a_new_transaction_linked_to_the_first(env):
+    """PAS senders (and the IG's own examples) reuse Bundle.identifier across requests."""
+    first = env.submit(f.pas_bundle())
+    second = env.submit(f.pas_bundle(f.claim("CLM-2", items=2)))
+    assert second.id != first.id and second.transaction_id_reused_from == first.id and env.reused == [first.id]
+    assert second.submission_id == first.submission_id  # the answer still echoes the sender's identifier
+    assert env.store.history(second.id)[0].detail["transaction_id_reused_from"] == first.id
+    assert first.transaction_id_reused_from is None and "transaction_id_reused_from" not in \
+        env.store.history(first.id)[0].detail
+    # Each content is its own transaction, replayed as such; a third is linked to the first too.
+    assert env.submit(f.pas_bundle(f.claim("CLM-2", items=2))) == second
+    assert env.submit(f.pas_bundle()) == first
+    third = env.submit(f.pas_bundle(f.claim("CLM-3")))
+    assert third.transaction_id_reused_from == first.id and len(env.store.cases) == 3
+    assert env.reused == [first.id, first.id]  # counted once per new transaction, never for a replay
+
+
+def test_same_key_other_content_conflicts_for_a_strict_partner(env):
+    env.policies["p1"] = ReviewPolicy(strict_transaction_ids=True)
     env.submit(f.pas_bundle())
     with pytest.raises(KeyReused) as raised:
         env.submit(f.pas_bundle(f.claim(items=2)))
     assert isinstance(raised.value, Conflict) and raised.value.expression == "Bundle.identifier"
+    assert len(env.store.cases) == 1 and env.reused == []
+
+
+def test_a_wire_that_requires_unique_keys_conflicts_whatever_the_policy(env):
+    env.submit(f.pas_bundle())
+    sub = submission_from_fhir(f.pas_bundle(f.claim(items=2))).model_copy(update={"unique_key": True})
+    with pytest.raises(KeyReused):
+        env.submit({}, sub=sub)
+
+
+def test_an_update_reusing_its_originals_transaction_id_updates_it(env):
+    """The kit's claim update resends A12345, the identifier of the request it updates."""
+    original = env.submit(f.pas_bundle(f.claim("CLM-1", items=1)))
+    update = f.claim("CLM-1-U", related="CLM-1")
+    update["item"].append(f.pas_item(2))
+    updated = env.submit(f.pas_bundle(update))
+    assert updated.id == original.id and [i.sequence for i in updated.items] == [1, 2]
+    assert env.store.history(original.id)[-1].detail["transaction_id_reused_from"] == original.id
+    assert env.submit(f.pas_bundle(update)) == updated and len(env.store.cases) == 1  # a replay
+
+
+def test_related_claim_by_our_case_id(env):
+    """Claim/<id> names the sender's own Claim id, or ours: the id of the ClaimResponse it was answered with."""
+    case = env.submit(f.pas_bundle(f.claim("CLM-1", id="sender-id")))
+    update = f.claim("CLM-1-U", id="upd", related="nothing-known")
+    update["related"][0]["claim"] = {"reference": f"Claim/{case.id}"}
+    assert env.submit(f.pas_bundle(update, identifier="B2")).id == case.id
+    update["related"][0]["claim"] = {"reference": "Claim/sender-id"}
+    assert env.submit(f.pas_bundle(update, identifier="B3")).id == case.id
+    other = env.submit(f.pas_bundle(f.claim("CLM-9"), identifier="B9"), "p2")  # another partner's case: unknown
+    update["related"][0]["claim"] = {"reference": f"Claim/{other.id}"}
+    with pytest.raises(services.UnknownRelated):
+        env.submit(f.pas_bundle(update, identifier="B4"))
 
 
 def test_keys_are_per_partner(env):

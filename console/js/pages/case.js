@@ -79,6 +79,8 @@ function summarySection(c, links) {
     ['Version', c.version],
     ['Claim identifiers', list(c.claim_ids)],
     ['Original case', original ? caseLink(original) : ''],
+    ['Transaction identifier reused', c.transaction_id_reused_from
+      ? ['first used by ', caseLink(c.transaction_id_reused_from)] : ''],
     ['Appeals', appeals.length ? h('ul', { class: 'inline' }, appeals.map((a) => h('li', {}, caseLink(a)))) : ''],
     ['Diagnoses', list(c.diagnoses).length
       ? h('ul', {}, list(c.diagnoses).map((d) => h('li', {}, describe(d)))) : ''],
