@@ -169,6 +169,25 @@ class Partner:
     delivery: Delivery = field(default_factory=Delivery)
     policy: ReviewPolicy = field(default_factory=ReviewPolicy)
     mllp: MllpSender | None = None  # None: its MLLP traffic is bound to nothing (see PartnerRegistry.mllp_sender)
+    pas_version: str = "2.2.1"  # the PAS version its FHIR clients speak: 2.0.1 differs in $inquire and subscriptions
+
+
+PAS_VERSIONS = ("2.2.1", "2.0.1")
+ENTRY_KEYS = frozenset({"id", "name", "token_sha256", "hl7_facilities", "line_of_business", "time_zone",
+                        "clock_overrides", "org_identifiers", "strict_transaction_ids", "pas_version", "delivery",
+                        "mllp"})
+
+
+def _pas_version(entry: dict) -> str:
+    version = str(entry.get("pas_version", "2.2.1"))
+    if version not in PAS_VERSIONS:
+        raise ValueError(f"partner {entry['id']}: pas_version must be one of {', '.join(PAS_VERSIONS)}")
+    return version
+
+
+def _known_keys(entry: dict) -> None:
+    if unknown := sorted(set(entry) - ENTRY_KEYS):
+        raise ValueError(f"partner {entry.get('id')}: unknown field {unknown[0]}")
 
 
 def _checked(entry: dict, key: str, model: type[_Config]) -> _Config | None:
@@ -244,11 +263,13 @@ class PartnerRegistry:
         doc = yaml.safe_load(text) or {}
         partners, hashes = [], {}
         for entry in doc.get("partners", []):
+            _known_keys(entry)
             delivery = _delivery(entry)
             partners.append(Partner(id=entry["id"], name=entry.get("name", ""),
                                     hl7_facilities=tuple(entry.get("hl7_facilities", [])),
                                     org_identifiers=_org_identifiers(entry), delivery=delivery,
-                                    policy=_policy(entry, delivery), mllp=_checked(entry, "mllp", MllpSender)))
+                                    policy=_policy(entry, delivery), mllp=_checked(entry, "mllp", MllpSender),
+                                    pas_version=_pas_version(entry)))
             hashes.update({h.lower(): entry["id"] for h in entry.get("token_sha256", [])})
         if any(p.org_identifiers for p in partners):  # someone may subscribe: every change may notify
             partners = [replace(p, policy=replace(p.policy, delivers_to=p.policy.delivers_to | {"subscriptions"}))

@@ -219,7 +219,7 @@ def refusal_for(err: DomainError, event: Event | None, bundle: dict) -> Refusal:
         return Refusal("AR", Error(ack.APPLICATION_RECORD_LOCKED), commit="CE")
     if isinstance(err, KeyReused):
         # MSH-10 reused for other content: the message is refused as sent; HL7 requires control ids unique
-        return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10))
+        return Refusal("AR", Error(ack.DUPLICATE_KEY_IDENTIFIER, "MSH", 10), commit="CE")
     if isinstance(err, Conflict):  # the case is closed to this change: the message asks what cannot be
         return Refusal("AE", Error(ack.APPLICATION_INTERNAL_ERROR), text=err.message)
     if isinstance(err, UnknownRelated):

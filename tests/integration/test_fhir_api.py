@@ -68,20 +68,35 @@ def test_parameters_wrapping_a_claim_is_accepted(api):
     assert resp.status_code == 200 and resp.json()["outcome"] == "queued"
 
 
-def test_resubmission_is_idempotent_and_reuse_conflicts(api, case_count):
+def test_resubmission_is_idempotent_and_reuse_is_a_new_transaction(api, case_count, reviewer):
     client = api("beta")
     body = f.pas_bundle(f.claim("IDEM-1"), identifier="IDEM-BUNDLE")
     first = client.submit(body).json()["entry"][0]["resource"]["id"]
     resent = dict(body, timestamp="2026-11-24T09:00:00Z")  # a retransmission, stamped anew
     again = client.submit(resent)
     assert again.status_code == 200 and again.json()["entry"][0]["resource"]["id"] == first
-    changed = f.pas_bundle(f.claim("IDEM-1", items=2), identifier="IDEM-BUNDLE")
-    outcome(client.submit(changed), 409, "conflict", "Bundle.identifier")
+    changed = f.pas_bundle(f.claim("IDEM-2", items=2), identifier="IDEM-BUNDLE")
+    answer = client.submit(changed)
+    assert answer.status_code == 200 and answer.json()["identifier"]["value"] == "IDEM-BUNDLE"
+    second = answer.json()["entry"][0]["resource"]["id"]
+    assert second != first and client.submit(changed).json()["entry"][0]["resource"]["id"] == second
+    seen = reviewer().get(f"/cases/{second}").json()
+    assert seen["case"]["transaction_id_reused_from"] == first
+    assert seen["history"][0]["detail"]["transaction_id_reused_from"] == first
     bare = f.claim("IDEM-BARE", use="claim")
     bare_id = client.submit(bare).json()["id"]
     assert client.submit(bare).json()["id"] == bare_id
-    outcome(client.submit({**bare, "created": "2026-11-24T00:00:00Z"}), 409, "conflict", "Claim.identifier")
-    assert case_count("beta") == 2
+    other = client.submit({**bare, "created": "2026-11-24T00:00:00Z"}).json()["id"]
+    assert other != bare_id and case_count("beta") == 4
+
+
+def test_a_strict_partner_gets_409_for_a_reused_transaction_id(api, delivering_partner, case_count):
+    partner = delivering_partner({}, strict_transaction_ids=True)
+    client = api(partner)
+    assert client.submit(f.pas_bundle(f.claim("STRICT-1"), identifier="STRICT")).status_code == 200
+    outcome(client.submit(f.pas_bundle(f.claim("STRICT-1", items=2), identifier="STRICT")), 409, "conflict",
+            "Bundle.identifier")
+    assert case_count(partner) == 1
 
 
 @pytest.mark.parametrize("body, content_type, status, code, expression", [
@@ -205,13 +220,11 @@ def test_one_partner_sending_the_corpus_in_order(api, reviewer, corpus_json, fre
     homecare = send("Bundle-HomecareAuthorizationBundleExample.json").json()["entry"][0]["resource"]["id"]
     medical = send("Bundle-MedicalServicesAuthorizationBundleExample.json").json()["entry"][0]["resource"]["id"]
     assert send("Bundle-ReferralAuthorizationBundleExample.json").status_code == 200
+    # A12345 again, with other content: a new transaction, and it goes to the Homecare case, not the
+    # newer one sharing Claim identifier 111099.
     update = send("Bundle-HomecareAuthorizationUpdateBundleExample.json")
-    outcome(update, 409, "conflict", "Bundle.identifier")  # A12345 again, with other content
+    assert update.status_code == 200 and update.json()["entry"][0]["resource"]["id"] == homecare
     assert case_count(fresh_partner) == 3
-    # With its own transaction id the update goes to the Homecare case, not the newer one sharing 111099.
-    body = corpus_json(PAS_DIR / "Bundle-HomecareAuthorizationUpdateBundleExample.json")
-    body["identifier"]["value"] = "A12345-UPDATE"
-    assert client.submit(body).json()["entry"][0]["resource"]["id"] == homecare
     assert reviewer().get(f"/cases/{medical}").json()["case"]["version"] == 1
 
 

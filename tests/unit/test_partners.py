@@ -133,3 +133,26 @@ def test_one_certificate_or_address_names_one_partner_only():
     # Certificates tell partners apart: their networks may overlap (one engine host, two partners' certificates).
     mllp_registry({"a": {"client_certs": [FINGERPRINT_A], "source_cidrs": ["10.0.0.0/8"]},
                    "b": {"client_certs": [FINGERPRINT_B], "source_cidrs": ["10.0.0.0/8"]}})
+
+
+def test_transaction_id_strictness_and_pas_version_are_read():
+    registry = PartnerRegistry.from_document("""
+partners:
+  - id: strict
+    strict_transaction_ids: true
+    pas_version: 2.0.1
+  - id: default
+""")
+    assert registry.policy("strict").strict_transaction_ids and registry.partners["strict"].pas_version == "2.0.1"
+    assert not registry.policy("default").strict_transaction_ids and registry.partners["default"].pas_version == "2.2.1"
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("strict_transaction_ids: 'yes'", "partner p: strict_transaction_ids is true or false"),
+    ("pas_version: 1.0.0", "partner p: pas_version must be one of 2.2.1, 2.0.1"),
+    ("strict_transaction_id: true", "partner p: unknown field strict_transaction_id"),
+])
+def test_a_bad_or_misspelt_field_stops_the_load(entry, message):
+    with pytest.raises(ValueError) as raised:
+        PartnerRegistry.from_document(f"partners:\n  - id: p\n    {entry}\n")
+    assert str(raised.value) == message
