@@ -281,6 +281,10 @@ class PartnerRegistry:
         partner = self.partners.get(partner_id)
         return partner.policy if partner else ReviewPolicy()
 
+    def pas_version(self, partner_id: str) -> str:
+        partner = self.partners.get(partner_id)
+        return partner.pas_version if partner else "2.2.1"
+
     def by_facility(self, facility: str) -> Partner | None:
         """The partner whose HL7 sending facility (MSH-4 namespace id) this is."""
         return self._by_facility.get(facility.upper()) if facility else None

@@ -21,6 +21,14 @@
 | Claim.item.sequence/productOrService/modifier/ | items[]                             |
 |   quantity/serviced[x]/category, PAS item exts |                                     |
 | Claim.item.modifierExtension infoCancelled     | items[].cancelled                   |
+| Claim.item ext authorizationNumber             | items[].previous_authorization      |
+| Claim.item.productOrService with no code       | items[].error (X12 AAA: see ITEM_ERROR) |
+| Bundle.entry[0].fullUrl (http(s))              | claim_url (ClaimResponse.request)   |
+| Claim ext TransmissionIdentifiers              | transmission (echoed, sender and    |
+|                                                |   receiver swapped)                 |
+| Claim.identifier ext subDepartment/jurisdiction| identifier_extensions (echoed)      |
+| Claim.supportingInfo admissionDates/           | admission, discharge (echoed on     |
+|   dischargeDates timing                        |   each ClaimResponse.item)          |
 """
 from __future__ import annotations
 
@@ -28,13 +36,15 @@ import base64
 import binascii
 import hashlib
 import json
+import uuid
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
 from review.errors import Invalid, NoItems
 from review.model import (
-    Attachment, CaseDraft, Code, Identifier, Intent, Item, Kind, Member, Period, Priority, Provider, Submission,
+    Attachment, CaseDraft, Code, Identifier, Intent, Item, ItemError, Kind, Member, Period, Priority, Provider,
+    Submission,
 )
 
 from . import codes
@@ -185,6 +195,12 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         claim_ids=claim_ids,
         submission_id=_identifier(bundle["identifier"]) if bundle else None,
         claim_ref=f"Claim/{claim['id']}" if claim.get("id") else None,
+        claim_url=_claim_url(bundle),
+        transmission=_transmission(claim),
+        identifier_extensions={i["value"]: ext for i in _identifiers_of(claim) if i.get("value")
+                               and (ext := [e for e in i.get("extension", []) if e.get("url") in codes.EXT_IDENTIFIER_PARTS])},
+        admission=_admission(claim),
+        discharge=_timing(claim, "dischargeDates").get("date"),
         use=claim["use"],
         claim_type=_code(claim.get("type")),
         response_shape="pas-bundle" if bundle else "claimresponse",
@@ -194,7 +210,7 @@ def _from_claim(claim: Json, refs: References, bundle: Json | None, where: str, 
         logical_refs={e: _logical(claim[e]) for e in ("patient", "insurer") if not claim[e].get("reference")},
         providers=_providers(claim, refs, where),
         diagnoses=[c for d in claim.get("diagnosis", []) if (c := _code(d.get("diagnosisCodeableConcept")))],
-        items=[_item(item, f"{where}.item[{n}]") for n, item in enumerate(items)],
+        items=_items(items, where, _code(claim.get("type"))),
         parties=_parties(claim, refs) if bundle else [],
     )
     key, key_where = (draft.submission_id, f"{where.removesuffix('.entry[0].resource')}.identifier") if bundle \
@@ -284,12 +300,33 @@ def _priority(claim: Json) -> Priority:
     return Priority.EXPEDITED if signals & codes.EXPEDITED_SIGNALS else Priority.STANDARD
 
 
-def _item(item: Json, where: str) -> Item:
+# An item naming no coded service cannot be reviewed: X12 AAA "AG" (invalid/missing procedure code),
+# follow-up "C" (please correct and resubmit), at the service line's procedure code element of the
+# request's claim type (278 loop 2000F: SV1 professional, SV2 institutional, SV3 dental).
+ITEM_ERROR = {"code": "AG", "followup": "C"}
+SERVICE_CODE_ELEMENT = {"institutional": "2000F-SV202", "oral": "2000F-SV301"}  # else professional: SV101
+
+
+def _items(items: list[Json], where: str, claim_type: Code | None) -> list[Item]:
+    mapped = [_item(item, f"{where}.item[{n}]", claim_type) for n, item in enumerate(items)]
+    if mapped and all(i.error for i in mapped):  # nothing a reviewer could review: refused whole
+        raise Invalid("no item names its service by a code", f"{where}.item[0].productOrService", "required")
+    return mapped
+
+
+def _item(item: Json, where: str, claim_type: Code | None = None) -> Item:
     period = item.get("servicedPeriod") or {}
     date = item.get("servicedDate")
+    service = _code(item.get("productOrService"))
+    error = None if service else ItemError(
+        **ITEM_ERROR, element=SERVICE_CODE_ELEMENT.get(claim_type.code if claim_type else "", "2000F-SV101"),
+        path=f"{where}.productOrService")
     return Item(
         sequence=item["sequence"],
-        service=_code(item.get("productOrService")),
+        service=service,
+        error=error,
+        previous_authorization=next((e.get("valueString") for e in item.get("extension", [])
+                                     if e.get("url") == codes.EXT_AUTHORIZATION_NUMBER), None),
         modifiers=[c.code for m in item.get("modifier", []) if (c := _code(m))],
         quantity=_quantity(item, f"{where}.quantity.value"),
         serviced=Period(start=date, end=date) if date else (
@@ -304,6 +341,30 @@ def _item(item: Json, where: str) -> Item:
         cancelled=any(e.get("url") == codes.EXT_INFO_CANCELLED and e.get("valueBoolean")
                       for e in item.get("modifierExtension", [])),
     )
+
+
+def _claim_url(bundle: Json | None) -> str | None:
+    url = ((bundle or {}).get("entry") or [{}])[0].get("fullUrl")
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
+
+
+def _transmission(claim: Json) -> dict[str, str]:
+    ext = next((e for e in claim.get("extension", []) if e.get("url") == codes.EXT_TRANSMISSION_IDENTIFIERS), {})
+    return {p["url"]: p["valueString"] for p in ext.get("extension", [])
+            if isinstance(p.get("url"), str) and isinstance(p.get("valueString"), str)}
+
+
+def _timing(claim: Json, category: str) -> Json:
+    """The timing of the Claim's supportingInfo of this PAS category (admissionDates, dischargeDates)."""
+    info = next((i for i in claim.get("supportingInfo", []) if any(
+        c.get("code") == category for c in (i.get("category") or {}).get("coding", []))), {})
+    return {"date": info["timingDate"]} if "timingDate" in info else info.get("timingPeriod") or {}
+
+
+def _admission(claim: Json) -> Period | None:
+    timing = _timing(claim, "admissionDates")
+    start = timing.get("date") or timing.get("start")
+    return Period(start=start, end=timing.get("end") or start) if start else None
 
 
 def _quantity(item: Json, where: str) -> float | None:
@@ -357,24 +418,33 @@ def _provider(role: str, ref: Json, refs: References, where: str) -> Provider:
 
 
 def _parties(claim: Json, refs: References) -> list[Json]:
-    """Patient, insurer and requestor as sent, with their fullUrl: the PAS response Bundle carries them."""
+    """Patient, insurer, requestor and servicing providers as sent, with their fullUrl: the PAS response
+    Bundle carries them (a fullUrl that is not an absolute URI becomes a urn:uuid, so that it resolves)."""
     out: dict[str, Json] = {}
 
     def keep(ref: Json | None) -> Json | None:
         entry = refs.entry(ref)
         if entry is not None:
             resource = {k: v for k, v in entry["resource"].items() if k not in DROPPED_FROM_PARTIES}
-            out[ref["reference"]] = {"reference": ref["reference"], "fullUrl": entry.get("fullUrl", ref["reference"]),
+            out[ref["reference"]] = {"reference": ref["reference"], "fullUrl": _full_url(entry, ref["reference"]),
                                      "resource": resource}
             return entry["resource"]
         return None
 
-    for ref in (claim.get("patient"), claim.get("insurer"), claim.get("provider")):
+    care_team = [t.get("provider") for t in claim.get("careTeam", []) if isinstance(t, dict)]
+    for ref in (claim.get("patient"), claim.get("insurer"), claim.get("provider"), *care_team):
         res = keep(ref)
         if res is not None and res.get("resourceType") == "PractitionerRole":
             keep(res.get("practitioner"))
             keep(res.get("organization"))
     return list(out.values())
+
+
+def _full_url(entry: Json, reference: str) -> str:
+    url = entry.get("fullUrl")
+    if isinstance(url, str) and url.startswith(("https://", "http://", "urn:uuid:", "urn:oid:")):
+        return url
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, reference)}"
 
 
 def _codes_of(holder: Json, url: str) -> set[str]:

@@ -29,6 +29,7 @@ RELATED_CLAIM = "http://terminology.hl7.org/CodeSystem/ex-relatedclaimrelationsh
 NPI = "http://hl7.org/fhir/sid/us-npi"
 LOINC = "http://loinc.org"  # PAS CommunicationRequest.payload.contentString: a LOINC attachment request code
 CLAIMBRIDGE_CASE = "urn:claimbridge:case"
+CLAIMBRIDGE_ORGANIZATION = "urn:claimbridge:organization"  # the review organization itself (Task.requester)
 CLAIMBRIDGE_PARTNER = "urn:claimbridge:partner"  # + ":<partner id>": identifiers a partner sent without a system
 CLAIMBRIDGE_INFORMATION_REQUEST = "urn:claimbridge:information-request"  # CommunicationRequest.identifier
 
@@ -57,3 +58,26 @@ KIND_BY_USE = {
     "predetermination": "predetermination",
     "claim": "claim",
 }
+
+# Request facts a PAS response echoes, and what it adds (PAS 2.2.1 extensions)
+PAS_TASK = PAS + "profile-task"
+PAS_TEMP_CODES = "http://hl7.org/fhir/us/davinci-pas/CodeSystem/PASTempCodes"
+EXT_TRANSMISSION_IDENTIFIERS = PAS + "extension-TransmissionIdentifiers"
+EXT_IDENTIFIER_PARTS = (PAS + "extension-identifierSubDepartment", PAS + "extension-identifierJurisdiction")
+EXT_AUTHORIZATION_NUMBER = PAS + "extension-authorizationNumber"  # on a request item: an earlier authorization
+EXT_ADMINISTRATION_REFERENCE = PAS + "extension-administrationReferenceNumber"
+EXT_ITEM_PREAUTH_ISSUE_DATE = PAS + "extension-itemPreAuthIssueDate"
+EXT_ITEM_REQUESTED_SERVICE_DATE = PAS + "extension-itemRequestedServiceDate"
+EXT_ITEM_AUTHORIZED_PROVIDER = PAS + "extension-itemAuthorizedProvider"
+EXT_ADMISSION_DATES = PAS + "extension-admissionDates"
+EXT_DISCHARGE_DATE = PAS + "extension-dischargeDate"
+EXT_ERROR_ELEMENT = PAS + "extension-errorElement"
+EXT_ERROR_PATH = PAS + "extension-errorPath"
+EXT_ERROR_FOLLOWUP = PAS + "extension-errorFollowupAction"
+EXT_SERVICE_LINE_NUMBER = PAS + "extension-serviceLineNumber"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+X12_REJECT_REASON = "https://codesystem.x12.org/005010/901"  # AAA03
+X12_FOLLOWUP_ACTION = "https://codesystem.x12.org/005010/889"  # AAA04
+X12_QUANTITY_QUALIFIER = "https://codesystem.x12.org/005010/673"  # HSD01: PAS Quantity.code ("FL" units)
+X12_REPORT_TYPE = "https://codesystem.x12.org/005010/755"  # PWK01: CommunicationRequest.category
+X12_REPORT_TRANSMISSION = "https://codesystem.x12.org/005010/756"  # PWK02: CommunicationRequest.medium

@@ -48,6 +48,7 @@ class CodeIn(Body):
 class RequestedItem(Body):
     code: CodeIn | None = Field(default=None, description="what is wanted, as a LOINC attachment code where there is one")
     text: Text
+    item_sequence: StrictInt | None = Field(default=None, description="the item it is wanted for; none: every item")
 
 
 class RequestInformation(Command):
@@ -111,6 +112,14 @@ class ReviewDecision(StrEnum):
     MODIFIED = "modified"
 
 
+class AddedServiceIn(Body):
+    code: CodeIn
+    modifiers: list[Annotated[str, Field(min_length=1, max_length=10, pattern=r"^[A-Za-z0-9]+$")]] = Field(
+        default=[], max_length=4)
+    quantity: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    period: AuthorizedPeriod | None = None
+
+
 class ItemDecision(Body):
     item_sequence: StrictInt
     decision: ReviewDecision
@@ -120,6 +129,8 @@ class ItemDecision(Body):
     authorized_quantity: Annotated[float, Field(gt=0, le=1e9)] | None = None
     authorized_period: AuthorizedPeriod | None = None
     authorized_code: CodeIn | None = Field(default=None, description="modified: the service authorized instead")
+    added_services: list[AddedServiceIn] = Field(default=[], max_length=10, description=(
+        "granted decisions: service lines authorized beside the one asked for (PAS addItem)"))
 
 
 class Decide(Command):

@@ -17,7 +17,7 @@ from . import commands as cmd
 from .errors import Conflict, Forbidden, IllegalTransition, Invalid
 from .model import instant
 from .model import (
-    DETERMINED_STATUSES, OPEN_STATUSES, Actor, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
+    DETERMINED_STATUSES, OPEN_STATUSES, Actor, AddedService, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
     Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
 )
 from .rules import ADVERSE, ReviewPolicy
@@ -133,9 +133,14 @@ def request_information(case: Case, caller: Caller, command: cmd.RequestInformat
     next_status(case, "request-information")
     if command.due_by < now.date():
         raise Invalid("due_by is in the past", "due_by", "business-rule")
+    active = {i.sequence for i in case.active_items}
+    for n, wanted in enumerate(command.items):
+        if wanted.item_sequence is not None and wanted.item_sequence not in active:
+            raise Invalid("no active item with this sequence", f"items[{n}].item_sequence", "not-found")
     request = InformationRequest(
         id=f"IR{len(case.information_requests) + 1}",
-        items=[RequestedInfo(code=Code(**i.code.model_dump()) if i.code else None, text=i.text) for i in command.items],
+        items=[RequestedInfo(code=Code(**i.code.model_dump()) if i.code else None, text=i.text,
+                             item_sequence=i.item_sequence) for i in command.items],
         due_by=command.due_by, requested_at=now, requested_by=actor)
     return transition(case, "request-information", actor, now,
                       information_requests=[*case.information_requests, request])
@@ -175,6 +180,7 @@ def decide(case: Case, caller: Caller, command: cmd.Decide, now: datetime) -> tu
             authorized_period=Period(start=d.authorized_period.start.isoformat(), end=d.authorized_period.end.isoformat())
             if d.authorized_period else None,
             authorized_service=Code(**d.authorized_code.model_dump()) if d.authorized_code else None,
+            added_services=[_added(a) for a in d.added_services],
         )})
     if missing := sorted(set(active) - seen):
         raise Invalid(f"every active item needs a decision; missing item_sequence {missing}", "decisions", "required")
@@ -193,7 +199,15 @@ def decide(case: Case, caller: Caller, command: cmd.Decide, now: datetime) -> tu
         str(i.sequence): i.determination.decision.value for i in decided if i.determination}}})
 
 
+def _added(added: cmd.AddedServiceIn) -> AddedService:
+    return AddedService(service=Code(**added.code.model_dump()), modifiers=added.modifiers, quantity=added.quantity,
+                        period=Period(start=added.period.start.isoformat(), end=added.period.end.isoformat())
+                        if added.period else None)
+
+
 def _check_decision(caller: Caller, d: cmd.ItemDecision, decision: Decision, where: str) -> None:
+    if d.added_services and decision not in GRANTS:
+        raise Invalid("only a granted item may authorize added services", f"{where}.added_services", "business-rule")
     if decision in ADVERSE:
         if Role.PHYSICIAN_REVIEWER not in caller.roles:
             raise Forbidden(f"a {decision.value} decision needs a physician reviewer", f"{where}.decision")

@@ -168,6 +168,15 @@ class Reviewer(Value):
     conflicts: Conflicts = Conflicts()
 
 
+class AddedService(Value):
+    """A service line the reviewer authorizes beside (or instead of) the one asked for: PAS addItem."""
+
+    service: Code
+    modifiers: list[str] = []
+    quantity: float | None = None
+    period: Period | None = None
+
+
 class Determination(Value):
     decision: Decision
     reason_code: str | None = None  # X12 HCR03 (code list 886)
@@ -179,6 +188,16 @@ class Determination(Value):
     authorized_quantity: float | None = None
     authorized_period: Period | None = None
     authorized_service: Code | None = None
+    added_services: list[AddedService] = []
+
+
+class ItemError(Value):
+    """Why an item of a request cannot be processed (PAS ClaimResponse.error; X12 AAA)."""
+
+    code: str  # X12 901 reject reason
+    followup: str  # X12 889 follow-up action
+    element: str  # the X12 element in error (loop-segment+element)
+    path: str  # FHIRPath of the element in the request as received
 
 
 class Item(Value):
@@ -193,6 +212,8 @@ class Item(Value):
     trace_numbers: list[Identifier] = []
     info_changed: str | None = None  # PAS update: "changed" or "added"; None means restated unchanged
     cancelled: bool = False
+    previous_authorization: str | None = None  # PAS item authorizationNumber: an earlier authorization it continues
+    error: ItemError | None = None  # an item that cannot be processed: never reviewed, answered with ClaimResponse.error
     determination: Determination | None = None
 
 
@@ -212,6 +233,7 @@ class Event(Value):
 class RequestedInfo(Value):
     code: Code | None = None  # LOINC where given
     text: str
+    item_sequence: int | None = None  # the item it is wanted for; None: every item under review
 
 
 class InformationRequest(Value):
@@ -264,6 +286,13 @@ class CaseDraft(BaseModel):
     claim_ids: list[Identifier] = []
     submission_id: Identifier | None = None  # Bundle.identifier for PAS
     claim_ref: str | None = None  # "Claim/<id>" as the sender named it
+    claim_url: str | None = None  # the Claim entry's fullUrl, where the sender gave an http(s) one
+    # Request facts a PAS response echoes: TransmissionIdentifiers (its sub-extensions by url), the
+    # Claim identifiers' subDepartment/jurisdiction extensions (by identifier value), admission/discharge dates
+    transmission: dict[str, str] = {}
+    identifier_extensions: dict[str, list[dict[str, Any]]] = {}
+    admission: Period | None = None
+    discharge: str | None = None
     use: str = "preauthorization"
     claim_type: Code | None = None
     response_shape: str = "claimresponse"  # or "pas-bundle"
@@ -328,7 +357,8 @@ class Case(CaseDraft):
 
     @property
     def active_items(self) -> list[Item]:
-        return [i for i in self.items if not i.cancelled]
+        """The items under review: neither cancelled nor in error."""
+        return [i for i in self.items if not i.cancelled and i.error is None]
 
     @property
     def is_open(self) -> bool:

@@ -282,7 +282,7 @@ def _apply_message(case: Case, sub: Submission, documents: list[Document], partn
         changed, event = lifecycle.transition(case, "cancel", partner, now, items=rules.cancelled_items(case))
         return changed, [event.model_copy(update={"detail": detail})]
     items = rules.apply_update(case, sub.draft.items)
-    if not any(not i.cancelled for i in items):  # nothing left to review
+    if not any(not i.cancelled and i.error is None for i in items):  # nothing left to review
         changed, event = lifecycle.transition(case, "cancel", partner, now, "every item was cancelled",
                                               items=rules.cancelled_items(case))
         return changed, [event]
@@ -501,8 +501,6 @@ def inquire(store: CaseRepository, partner_id: str, member_keys: list[str], prov
     """PAS inquiry: the partner's cases for this member requested by this provider, newest first."""
     found = {c.id: c for k in member_keys for c in find_cases(store, partner_id, k)}
     matches = [c for c in found.values() if any(p.npi in provider_ids for p in c.providers if p.npi)]
-    if not matches:
-        raise NotFound("no request is known for this member and provider")
     return sorted(matches, key=lambda c: c.id, reverse=True)
 
 

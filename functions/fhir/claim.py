@@ -69,6 +69,10 @@ def _transaction_id(body) -> str | None:
 
 
 def inquire():
+    svc, partner = services(), http.partner_id(router)
     inquiry = inquiry_of(http.json_body(router))
-    matches = cases.inquire(services().store, http.partner_id(router), inquiry.member_keys, inquiry.provider_ids)
-    return http.fhir(200, inquiry_response(matches, http.base_url(router), inquiry.identifier))
+    matches = cases.inquire(svc.store, partner, inquiry.member_keys, inquiry.provider_ids)
+    version = svc.partners().pas_version(partner)
+    if not matches and version == "2.0.1":  # PAS 2.0.1 answers one Bundle: there is none to answer with
+        raise NotFound("no request is known for this member and provider")
+    return http.fhir(200, inquiry_response(matches, http.base_url(router), inquiry.identifier, version))

@@ -79,7 +79,7 @@ def test_pas_response_bundle_is_pended_complete_and_carries_the_parties():
     assert resp.outcome == "complete" and resp.meta.profile == [codes.PAS_CLAIMRESPONSE]
     assert [i.itemSequence for i in resp.item] == [1, 2, 3]
     assert [action_code(i) for i in resp.item] == ["A4", "A4", "A4"]
-    assert resp.request.reference == "Claim/req-claim"
+    assert resp.request.reference == "http://provider.example/fhir/Claim/req-claim"  # the entry's absolute fullUrl
     assert parsed.identifier.value == "BND-1" and parsed.type == "collection" and parsed.timestamp
     urls = {e.fullUrl for e in parsed.entry[1:]}
     for element in (resp.patient, resp.insurer, resp.requestor):
@@ -262,7 +262,9 @@ def test_cancelled_case_reports_cancelled_items():
     resp = parsed_response(claim_response(cancelled))
     [item] = resp.item
     assert action_code(item) == "C" and "cancelled" in resp.disposition.lower()
-    assert "number" not in review_action(item) and item.extension is None  # nothing is authorized any more
+    authorizing = {codes.EXT_ITEM_PREAUTH_PERIOD, codes.EXT_ITEM_PREAUTH_ISSUE_DATE, codes.EXT_ITEM_AUTHORIZED_DETAIL,
+                   codes.EXT_ITEM_AUTHORIZED_PROVIDER}
+    assert "number" not in review_action(item) and not {e.url for e in item.extension or []} & authorizing  # nothing is authorized any more
 
 
 def test_created_is_when_the_case_was_decided():
@@ -305,7 +307,8 @@ def test_identifiers_sent_without_a_system_get_the_partners_namespace():
     assert resp["identifier"] == {"system": partner_system, "value": "BND-9"}
     assert resp["entry"][0]["resource"]["identifier"] == [{"system": partner_system, "value": "CLM-9"}]
     bare = claim_response(f.case(systemless_claim(), claim_ref=None))
-    assert bare["request"] == {"identifier": {"system": partner_system, "value": "CLM-9"}}
+    assert bare["request"] == {"extension": [{"url": codes.DATA_ABSENT_REASON, "valueCode": "unknown"}],
+                               "identifier": {"system": partner_system, "value": "CLM-9"}}
 
 
 def test_instants_are_written_in_utc_with_z():
