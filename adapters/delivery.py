@@ -6,7 +6,7 @@
 | `hl7v2` | the application response (RPA, RRI, EHC^E24/E10) to the    | the engine's ACK is AA (CA) |
 |         | message the case last came in with, over MLLP or HTTP      |                              |
 | `subscription:<id>:<n>` | POST to the subscription's endpoint: a history Bundle, event n, | 2xx          |
-|         | then the full PAS response Bundle (fhir_mappings/subscription.py) |                       |
+|         | then the PAS response Bundle, or (id-only) the ClaimResponse's URL (fhir_mappings/subscription.py) | |
 
 Every failure is an Answer (review/delivery.py judges it), never an exception: a target that is
 down must not stop the worker. Nothing here logs or returns a body.
@@ -57,9 +57,7 @@ class Senders:
         return Answer(Verdict.REFUSED, error="unknown target")
 
     def notification(self, case: Case, record: OutboxRecord) -> Answer:
-        import os
-
-        from adapters.subscriptions import post_bundle
+        from adapters.subscriptions import fhir_base_url, post_bundle
         from fhir_mappings.case_to_claimresponse import response_bundle
         from fhir_mappings.subscription import Status, notification_bundle
 
@@ -67,7 +65,7 @@ class Senders:
         subscription = self.subscriptions.get(subscription_id) if self.subscriptions else None
         if subscription is None or subscription.status is not Status.ACTIVE:
             return Answer(Verdict.REFUSED, error="subscription no longer active")
-        base = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/") + "/fhir"
+        base = fhir_base_url()
         sent = post_bundle(subscription, notification_bundle(subscription, event, response_bundle(case, base), base))
         return http_answer(sent.status, sent.latency_ms, sent.retry_after, sent.error, ok=OK_2XX)
 

@@ -13,6 +13,7 @@ Single table, keys PK/SK:
 | outbox record     | CASE#<case id>                   | OUTBOX#<version>#<target> | state, tries, attempts (no bodies) |
 | subscription      | SUBSCRIPTION#<id>                | SUBSCRIPTION            | doc, status, error, events (counter), partner |
 | subscription lookup | SUBORG#<org filter value>      | SUBSCRIPTION#<id>       | a copy (doc, status, error), one per subscription, while not off |
+| handshake record  | SUBSCRIPTION#<id>                | OUTBOX#handshake        | state, tries, attempts: the Pipe sends it to the delivery queue as it does outbox records |
 | inbound message   | MESSAGES#<yyyy-mm-dd> (UTC)      | <at>#<random>           | the message log: ids and codes, no PHI; TTL `expires` |
 
 Sparse global secondary indexes, all on a case's small attributes (INCLUDE projection, no document):
@@ -36,7 +37,7 @@ from typing import Any
 
 from datetime import date, datetime, timedelta, timezone
 
-from fhir_mappings.subscription import PasSubscription
+from fhir_mappings.subscription import Handshake, PasSubscription
 from review.errors import Invalid
 from review.metrics import outcome_of
 from review.model import (
@@ -492,8 +493,50 @@ def subscription_of(item: Item) -> PasSubscription:
 
 
 def create_subscription_transaction(table: str, sub: PasSubscription) -> Item:
+    """The subscription, its lookup copy and the handshake it owes (pending: the stream's Pipe
+    takes it to the delivery queue, so the handshake goes out after the 201, as a client waits for it)."""
     return {"TransactItems": [_put(table, subscription_item(sub), "attribute_not_exists(PK)"),
-                              _put(table, subscription_lookup_item(sub))]}
+                              _put(table, subscription_lookup_item(sub)),
+                              _put(table, handshake_item(Handshake(subscription_id=sub.id)), "attribute_not_exists(PK)")]}
+
+
+HANDSHAKE_SK = OUTBOX_SK + "handshake"  # under OUTBOX#: the Pipe's filter (template.yaml) passes it
+
+
+def handshake_key(subscription_id: str) -> Item:
+    return {"PK": _s(f"{SUBSCRIPTION}#{subscription_id}"), "SK": _s(HANDSHAKE_SK)}
+
+
+def handshake_ref(pk: str, sk: str) -> str:
+    """The subscription id from a handshake record's keys (as a delivery message carries them)."""
+    if not (pk.startswith(f"{SUBSCRIPTION}#") and sk == HANDSHAKE_SK):
+        raise ValueError("not a handshake record's keys")
+    return pk.removeprefix(f"{SUBSCRIPTION}#")
+
+
+def handshake_item(handshake: Handshake) -> Item:
+    """Not in the Deliveries index: that lists cases' records; a handshake that fails shows as the
+    subscription's error."""
+    return {**handshake_key(handshake.subscription_id), "state": _s(handshake.state.value),
+            "tries": {"N": str(handshake.tries)},
+            "attempts": {"L": [_s(a.model_dump_json(exclude_none=True)) for a in handshake.attempts]}}
+
+
+def handshake_of(item: Item) -> Handshake:
+    return Handshake(subscription_id=handshake_ref(item["PK"]["S"], item["SK"]["S"]), state=item["state"]["S"],
+                     tries=int(item["tries"]["N"]),
+                     attempts=[Attempt.model_validate_json(a["S"]) for a in item["attempts"]["L"]])
+
+
+def handshake_transaction(table: str, sub: PasSubscription, was: Handshake, now: Handshake,
+                          status: str | None, error: str | None) -> Item:
+    """An attempt at the handshake recorded (if the record is still as read: of two copies of one
+    message only one records), with the status it leads to, if any (never on a subscription deleted meanwhile)."""
+    put = _put(table, handshake_item(now), "#state = :was AND tries = :tries",
+               {":was": _s(was.state.value), ":tries": {"N": str(was.tries)}})
+    put["Put"]["ExpressionAttributeNames"] = {"#state": "state"}
+    changed = subscription_status_transaction(table, sub, status, error)["TransactItems"] if status else []
+    return {"TransactItems": [put, *changed]}
 
 
 def subscription_status_transaction(table: str, sub: PasSubscription, status: str, error: str | None) -> Item:

@@ -7,7 +7,17 @@ from typing import Any
 
 from review.delivery import MAX_DELAY
 
-from .dynamo_keys import outbox_ref
+from .dynamo_keys import handshake_ref, outbox_ref
+
+
+def handshake_of_message(body: str) -> str | None:
+    """The subscription whose handshake a delivery message names (its record's PK and SK), or None
+    when it names something else (an outbox record, or nothing)."""
+    try:
+        message = json.loads(body)
+        return handshake_ref(message["PK"], message["SK"])
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return None
 
 
 def message_ref(body: str) -> tuple[str, str]:

@@ -1,5 +1,6 @@
-"""Da Vinci PAS Subscription (R4 Subscriptions Backport 1.1, rest-hook, full-resource) -> PasSubscription,
-and what a subscriber receives: the handshake, the $status answer and the event notifications.
+"""Da Vinci PAS Subscription (R4 Subscriptions Backport 1.1, rest-hook) -> PasSubscription, and what a
+subscriber receives: the handshake, the $status answer and the event notifications, full-resource
+(PAS 2.2.1) or id-only (PAS 2.0.1).
 
 | Subscription element (R4, backport extensions)           | PasSubscription | accepted                          |
 |----------------------------------------------------------|-----------------|-----------------------------------|
@@ -7,19 +8,27 @@ and what a subscriber receives: the handshake, the $status answer and the event 
 |                                                          |                 | send); the server sets the rest   |
 | reason                                                   | reason          | kept                              |
 | criteria                                                 | -               | TOPIC only                        |
-| criteria.extension:backport-filter-criteria .valueString | org             | exactly one, orgIdentifier=       |
-|                                                          |                 |   [system|]value                  |
-| end                                                      | -               | refused: not supported            |
+| criteria.extension:backport-filter-criteria .valueString | org             | exactly one, <name>=[system|]value|
+|                                                          |                 |   name orgIdentifier (the topic), |
+|                                                          |                 |   org-identifier (PAS 2.2.1 kit), |
+|                                                          |                 |   identifier (PAS 2.0.1); echoed  |
+| end                                                      | -               | not kept: the 201 shows none (a   |
+|                                                          |                 |   subscription lasts until DELETE)|
 | channel.type                                             | -               | rest-hook                         |
 | channel.endpoint                                         | endpoint        | http(s) URL with a host           |
-| channel.payload                                          | -               | application/fhir+json             |
-| channel.payload.extension:backport-payload-content       | -               | full-resource                     |
+| channel.payload                                          | payload         | application/fhir+json or          |
+|                                                          |                 |   application/json: the POSTs'    |
+|                                                          |                 |   Content-Type                    |
+| channel.payload.extension:backport-payload-content       | content         | full-resource or id-only; absent: |
+|                                                          |                 |   id-only for a PAS 2.0.1 partner,|
+|                                                          |                 |   else full-resource              |
 | channel.header                                           | headers         | "Name: value", sent with each POST|
 | error (R4 string)                                        | error           | set by the server                 |
 
-The status is requested at creation, active or error after the handshake, off once deleted.
-Element-level problems are 422 naming the element; a well-formed filter for an organization the
-partner is not registered for is 403 (`check_organization`).
+The status is requested at creation (the 201 says so), active once the endpoint answered the
+handshake (sent by the delivery worker, retried as any delivery), error when it refused it or
+never answered, off once deleted. Element-level problems are 422 naming the element; a
+well-formed filter for an organization the partner is not registered for is 403 (`check_organization`).
 
 SubscriptionStatus: a Parameters (backport-subscription-status-r4), the first entry of each Bundle:
 | parameter                       | value                                                          |
@@ -30,15 +39,19 @@ SubscriptionStatus: a Parameters (backport-subscription-status-r4), the first en
 | type                            | valueCode handshake / query-status / event-notification        |
 | events-since-subscription-start | valueString: the event counter (0 at the handshake)            |
 | notification-event              | parts event-number (valueString), timestamp (valueInstant),    |
-|                                 |   focus (valueReference: the PAS response Bundle's fullUrl)    |
+|                                 |   focus (valueReference: entry 1's fullUrl)                    |
 | error                           | valueCodeableConcept.text: the subscription's error, if any    |
 
-Notification Bundle, as the PAS example Bundle-PASSubscriptionNotification (type history):
+Notification Bundle (type history), full-resource as the PAS example Bundle-PASSubscriptionNotification:
 | entry | fullUrl                     | resource                  | request                                 | response |
 |-------|-----------------------------|---------------------------|-----------------------------------------|----------|
 | 0     | <base>/Parameters/<sub>-<n> | SubscriptionStatus        | GET <base>/Subscription/<sub>/$status   | 200      |
 | 1     | <base>/Bundle/<case id>     | the PAS response Bundle   | GET <base>/Bundle/<case id>             | 200      |
 The PAS topic's notification shape is the response Bundle, so the focus is that Bundle, carried whole.
+id-only (backport: entries carry a fullUrl and no resource; the status entry keeps its resource):
+| 1     | <base>/ClaimResponse/<case id> | -                      | GET <base>/ClaimResponse/<case id>      | 200      |
+The focus is the ClaimResponse's read URL, which the subscriber GETs with its token (PAS 2.0.1:
+the client then queries).
 """
 from __future__ import annotations
 
@@ -46,13 +59,14 @@ import ipaddress
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Iterable
+from typing import Any, ClassVar, Iterable
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
 from review.errors import Forbidden, Invalid
 from review.model import Case, instant
+from review.outbox import Attempt, DeliveryState
 
 from . import codes
 from .validation import validate
@@ -66,9 +80,13 @@ FILTER_CRITERIA = BACKPORT + "backport-filter-criteria"
 PAYLOAD_CONTENT = BACKPORT + "backport-payload-content"
 STATUS_PROFILE = BACKPORT + "backport-subscription-status-r4"
 NOTIFICATION_PROFILE = BACKPORT + "backport-subscription-notification-r4"
+BACKPORT_SUBSCRIPTION = BACKPORT + "backport-subscription"
 FHIR_JSON = "application/fhir+json"
+PAYLOAD_TYPES = (FHIR_JSON, "application/json")
+# The topic's filter parameter, and the names PAS clients also write: org-identifier (the 2.2.1 test
+# kit requires it), identifier (PAS 2.0.1: "the Subscription parameters SHALL be identifier = ...").
 FILTER_PARAMETER = "orgIdentifier"
-FULL_RESOURCE = "full-resource"
+FILTER_PARAMETERS = (FILTER_PARAMETER, "org-identifier", "identifier")
 CHANNEL = "rest-hook"
 
 FILTER_EXPRESSION = f"Subscription.criteria.extension('{FILTER_CRITERIA}')"
@@ -90,6 +108,20 @@ class Status(StrEnum):
     OFF = "off"
 
 
+class Content(StrEnum):
+    """backport-payload-content: what a notification carries besides the SubscriptionStatus."""
+    FULL_RESOURCE = "full-resource"  # the PAS response Bundle (PAS 2.2.1's profile-subscription)
+    ID_ONLY = "id-only"  # the ClaimResponse's URL only (PAS 2.0.1: intermediaries SHALL support it)
+
+
+# What a partner gets when its Subscription does not say (partners file: pas_version).
+DEFAULT_CONTENT = {"2.0.1": Content.ID_ONLY}
+
+
+def default_content(pas_version: str) -> Content:
+    return DEFAULT_CONTENT.get(pas_version, Content.FULL_RESOURCE)
+
+
 class NotificationType(StrEnum):
     HANDSHAKE = "handshake"
     QUERY_STATUS = "query-status"
@@ -97,16 +129,18 @@ class NotificationType(StrEnum):
 
 
 class OrgFilter(BaseModel):
-    """orgIdentifier=[system|]value: a bare value matches that value under any system."""
+    """orgIdentifier=[system|]value: a bare value matches that value under any system. `parameter` is
+    the name the subscriber wrote (one of FILTER_PARAMETERS), shown back as written."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     system: str | None = None
     value: str
+    parameter: str = FILTER_PARAMETER
 
     @property
     def criteria(self) -> str:
-        return f"{FILTER_PARAMETER}={self.system + '|' if self.system else ''}{self.value}"
+        return f"{self.parameter}={self.system + '|' if self.system else ''}{self.value}"
 
     def admits(self, system: str | None, value: str) -> bool:
         return value == self.value and (self.system is None or system == self.system)
@@ -120,6 +154,8 @@ class PasSubscription(BaseModel):
     org: OrgFilter
     endpoint: str
     headers: list[str] = []  # "Name: value", as the subscriber gave them
+    payload: str = FHIR_JSON  # the notifications' Content-Type (one of PAYLOAD_TYPES)
+    content: Content = Content.FULL_RESOURCE
     reason: str = ""
     status: Status = Status.REQUESTED
     error: str | None = None
@@ -127,25 +163,44 @@ class PasSubscription(BaseModel):
     created: datetime
 
 
+class Handshake(BaseModel):
+    """The handshake a new subscription owes its endpoint, tried by the delivery worker as an outbox
+    record is (review/delivery.judge reads `tries` and `target`): delivered makes the subscription
+    active, dead (refused, or out of attempts) makes it error."""
+
+    model_config = ConfigDict(frozen=True)
+
+    subscription_id: str
+    state: DeliveryState = DeliveryState.PENDING
+    tries: int = 0
+    attempts: list[Attempt] = []
+
+    target: ClassVar[str] = "handshake"
+
+    def attempted(self, state: DeliveryState, attempt: Attempt) -> Handshake:
+        return self.model_copy(update={"state": state, "tries": attempt.n, "attempts": [*self.attempts, attempt]})
+
+
 # Parsing and checking an incoming Subscription
 
 
-def parse_subscription(body: Any, *, id: str, partner_id: str, created: datetime,
-                       private_endpoints: bool = False) -> PasSubscription:
+def parse_subscription(body: Any, *, id: str, partner_id: str, created: datetime, private_endpoints: bool = False,
+                       pas_version: str = "2.2.1") -> PasSubscription:
     """A client's Subscription, checked: StructureError (400) for what is not R4, Invalid (422)
     naming the element for what this server does not take. `private_endpoints` lets an endpoint be
     a loopback or private address (the local stack's tests); off, such an endpoint is refused, so a
-    partner cannot make the function POST to its own host (the Lambda runtime API) or network."""
+    partner cannot make the function POST to its own host (the Lambda runtime API) or network.
+    `pas_version` (the partner's) chooses the payload content when the Subscription does not.
+    An `end` is not kept (nor refused: the PAS test kit's own Subscription has one): the 201 shows
+    the subscription without it, as stored, and it lasts until deleted."""
     validate(body, frozenset({"Subscription"}))
     _check_status(body)
-    if "end" in body:
-        raise Invalid("subscriptions without an end only: delete the subscription to stop it", "Subscription.end",
-                      "not-supported")
     _check_topic(body)
     channel = body["channel"]
-    _check_channel(channel)
+    _check_channel_type(channel)
     return PasSubscription(id=id, partner_id=partner_id, org=_org_filter(body), created=created,
                            endpoint=_endpoint(channel, private_endpoints), headers=_headers(channel),
+                           payload=_payload(channel), content=_content(channel, default_content(pas_version)),
                            reason=_bounded(body.get("reason", ""), "Subscription.reason"))
 
 
@@ -175,25 +230,40 @@ def _org_filter(body: Json) -> OrgFilter:
         raise Invalid("one filter per subscription", FILTER_EXPRESSION, "not-supported")
     name, sep, identifier = _bounded(filters[0].get("valueString") or "", FILTER_EXPRESSION).partition("=")
     system, bar, value = identifier.rpartition("|")
-    if name.strip() != FILTER_PARAMETER or not sep or not value.strip() or (bar and not system.strip()):
+    if name.strip() not in FILTER_PARAMETERS or not sep or not value.strip() or (bar and not system.strip()):
         raise Invalid(f"the filter is {FILTER_PARAMETER}=[system|]value", FILTER_EXPRESSION)
-    return OrgFilter(system=system.strip() or None, value=value.strip())
+    return OrgFilter(system=system.strip() or None, value=value.strip(), parameter=name.strip())
 
 
-def _check_channel(channel: Json) -> None:
+def _check_channel_type(channel: Json) -> None:
     if channel.get("type") != CHANNEL:
         raise Invalid("the channel type is rest-hook", "Subscription.channel.type", "not-supported")
+
+
+def _payload(channel: Json) -> str:
+    """The media type, without parameters: it is the Content-Type of every POST, so nothing but one
+    of PAYLOAD_TYPES reaches a header."""
     payload = channel.get("payload")
     if payload is None:
         raise Invalid(f"notifications carry {FHIR_JSON}", "Subscription.channel.payload", "required")
-    if payload.split(";")[0].strip().lower() != FHIR_JSON:
-        raise Invalid(f"notifications carry {FHIR_JSON}", "Subscription.channel.payload", "not-supported")
+    media_type = payload.split(";")[0].strip().lower()
+    if media_type not in PAYLOAD_TYPES:
+        raise Invalid(f"notifications carry {' or '.join(PAYLOAD_TYPES)}", "Subscription.channel.payload",
+                      "not-supported")
+    return media_type
+
+
+def _content(channel: Json, default: Content) -> Content:
     content = [e.get("valueCode") for e in (channel.get("_payload") or {}).get("extension", [])
                if e.get("url") == PAYLOAD_CONTENT]
     if not content:
-        raise Invalid(f"the payload content is {FULL_RESOURCE}", CONTENT_EXPRESSION, "required")
-    if content != [FULL_RESOURCE]:
-        raise Invalid(f"the payload content is {FULL_RESOURCE}", CONTENT_EXPRESSION, "not-supported")
+        return default
+    offered = " or ".join(Content)
+    if len(content) > 1:
+        raise Invalid(f"one payload content: {offered}", CONTENT_EXPRESSION)
+    if content[0] not in tuple(Content):
+        raise Invalid(f"the payload content is {offered}", CONTENT_EXPRESSION, "not-supported")
+    return Content(content[0])
 
 
 def _endpoint(channel: Json, private_allowed: bool) -> str:
@@ -247,8 +317,8 @@ def _bounded(text: str, element: str, where: str | None = None) -> str:
 
 
 def header_fields(sub: PasSubscription) -> dict[str, str]:
-    """What every POST to the endpoint carries: the FHIR JSON content type, then the subscriber's headers."""
-    fields = {"Content-Type": FHIR_JSON}
+    """What every POST to the endpoint carries: the subscription's payload type, then its headers."""
+    fields = {"Content-Type": sub.payload}
     for header in sub.headers:
         name, _, value = header.partition(":")
         fields[name.strip()] = value.strip()
@@ -258,13 +328,15 @@ def header_fields(sub: PasSubscription) -> dict[str, str]:
 # The Subscription as this server shows it
 
 
-def to_resource(sub: PasSubscription) -> Json:
-    """The stored Subscription as R4 JSON. Header values are not echoed: they are the subscriber's
-    credentials for its endpoint, and a GET is not the place to hand them out again."""
+def to_resource(sub: PasSubscription, show_headers: bool = False) -> Json:
+    """The stored Subscription as R4 JSON. Header values are shown only in the answer to the POST
+    that gave them (the backport's clients check them there); later they are not: they are the
+    subscriber's credentials for its endpoint, and a GET is not the place to hand them out again.
+    The PAS profile fixes full-resource, so an id-only subscription claims the backport's profile."""
     resource: Json = {
         "resourceType": "Subscription",
         "id": sub.id,
-        "meta": {"profile": [PAS_SUBSCRIPTION]},
+        "meta": {"profile": [PAS_SUBSCRIPTION if sub.content is Content.FULL_RESOURCE else BACKPORT_SUBSCRIPTION]},
         "status": sub.status.value,
         "reason": sub.reason,
         "criteria": TOPIC,
@@ -272,14 +344,15 @@ def to_resource(sub: PasSubscription) -> Json:
         "channel": {
             "type": CHANNEL,
             "endpoint": sub.endpoint,
-            "payload": FHIR_JSON,
-            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": FULL_RESOURCE}]},
+            "payload": sub.payload,
+            "_payload": {"extension": [{"url": PAYLOAD_CONTENT, "valueCode": sub.content.value}]},
         },
     }
     if sub.error:
         resource["error"] = sub.error
     if sub.headers:
-        resource["channel"]["header"] = [f"{h.partition(':')[0]}: {REDACTED}" for h in sub.headers]
+        resource["channel"]["header"] = (list(sub.headers) if show_headers
+                                         else [f"{h.partition(':')[0]}: {REDACTED}" for h in sub.headers])
     return resource
 
 
@@ -287,7 +360,7 @@ def to_resource(sub: PasSubscription) -> Json:
 
 
 def handshake_bundle(sub: PasSubscription, base_url: str) -> Json:
-    """Sent to the endpoint once, when the subscription is created (status requested, no events yet)."""
+    """Sent to the endpoint once the subscription is stored (status requested, no events yet)."""
     id_ = f"{sub.id}-handshake"
     return _history(sub, base_url, subscription_status(sub, NotificationType.HANDSHAKE, 0, id_), sub.created, [])
 
@@ -305,21 +378,26 @@ def status_bundle(sub: PasSubscription, base_url: str) -> Json:
 
 def notification_bundle(sub: PasSubscription, event_number: int, response_bundle: Json, base_url: str,
                         at: datetime | None = None) -> Json:
-    """Event `event_number` (from the store's next_event) carrying the case's PAS response Bundle
-    (case_to_claimresponse.response_bundle) whole. `at` is the event's time; by default the response
-    Bundle's timestamp (the determination's, or the receipt's)."""
-    bundle_id = response_bundle.get("id") or response_bundle["entry"][0]["resource"]["id"]
-    carried = {"resourceType": "Bundle", "id": bundle_id, **{k: v for k, v in response_bundle.items() if k != "id"}}
-    bundle_url = f"{base_url}/Bundle/{bundle_id}"
+    """Event `event_number` (from the store's next_event) about the case whose PAS response Bundle
+    (case_to_claimresponse.response_bundle) this is: carried whole (full-resource), or named by its
+    ClaimResponse's read URL (id-only: the entry has no resource). `at` is the event's time; by
+    default the response Bundle's timestamp (the determination's, or the receipt's)."""
+    if sub.content is Content.ID_ONLY:
+        url = f"{base_url}/ClaimResponse/{response_bundle['entry'][0]['resource']['id']}"
+        focus = {"fullUrl": url, "request": {"method": "GET", "url": url}, "response": {"status": "200"}}
+    else:
+        bundle_id = response_bundle.get("id") or response_bundle["entry"][0]["resource"]["id"]
+        carried = {"resourceType": "Bundle", "id": bundle_id, **{k: v for k, v in response_bundle.items() if k != "id"}}
+        url = f"{base_url}/Bundle/{bundle_id}"
+        focus = {"fullUrl": url, "resource": carried, "request": {"method": "GET", "url": url},
+                 "response": {"status": "200"}}
     timestamp = instant(at) if at else response_bundle["timestamp"]
     status = subscription_status(sub, NotificationType.EVENT_NOTIFICATION, event_number, f"{sub.id}-{event_number}", {
         "name": "notification-event",
         "part": [{"name": "event-number", "valueString": str(event_number)},
                  {"name": "timestamp", "valueInstant": timestamp},
-                 {"name": "focus", "valueReference": {"reference": bundle_url}}],
+                 {"name": "focus", "valueReference": {"reference": url}}],
     })
-    focus = {"fullUrl": bundle_url, "resource": carried,
-             "request": {"method": "GET", "url": bundle_url}, "response": {"status": "200"}}
     return _history(sub, base_url, status, timestamp, [focus])
 
 

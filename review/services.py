@@ -263,6 +263,7 @@ def _amend(store: CaseRepository, now: datetime, partner_id: str, policy: Review
     changed = changed.model_copy(update={
         # The answer names the request just received.
         "claim_ref": sub.draft.claim_ref or original.claim_ref,
+        "claim_url": sub.draft.claim_url or (None if sub.draft.claim_ref else original.claim_url),
         "submission_id": sub.draft.submission_id or original.submission_id,
         "claim_ids": list(dict.fromkeys([*original.claim_ids, *sub.draft.claim_ids])),
         "version": original.version + 1,

@@ -13,7 +13,7 @@ import asyncio
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from adapters.queue import message_ref
+from adapters.queue import handshake_of_message, message_ref
 from functions.bootstrap import services
 from functions.observability import count, entry_point, logger
 from review import delivery
@@ -34,6 +34,8 @@ async def deliver_async(record: SQSRecord) -> None:
 
 def deliver(record: SQSRecord) -> None:
     svc = services()
+    if (subscription_id := handshake_of_message(record.body)) is not None:
+        return handshake(record, subscription_id)
     try:
         case_id, key = message_ref(record.body)
     except ValueError:
@@ -54,6 +56,26 @@ def deliver(record: SQSRecord) -> None:
         raise RetryLater(case_id)
     if outcome.state is DeliveryState.DEAD:
         svc.queue.dead_letter(record.body)
+
+
+def handshake(record: SQSRecord, subscription_id: str) -> None:
+    """A new subscription's handshake: retried as a delivery is; one that will not be tried again
+    leaves the subscription in error, and its message goes (nothing to redrive: the client subscribes again)."""
+    from adapters.subscriptions import deliver_handshake  # httpx: paid for by the messages that send
+
+    svc = services()
+    outcome = deliver_handshake(svc.subscriptions, subscription_id, lambda p: svc.partners().policy(p).max_attempts,
+                                svc.clock(), svc.backoff)
+    if outcome is None:
+        return
+    attempt = outcome.attempt
+    logger.info("handshake attempt", extra={"subscription_id": subscription_id, "attempt": attempt.n,
+                                            "code": attempt.code, "latency_ms": attempt.latency_ms,
+                                            "state": outcome.state.value, "error": attempt.error})
+    count(f"Delivery{outcome.state.value.capitalize()}", target=attempt.target)
+    if outcome.state is DeliveryState.RETRYING:
+        svc.queue.retry_later(record.receipt_handle, outcome.delay)
+        raise RetryLater(subscription_id)
 
 
 @entry_point

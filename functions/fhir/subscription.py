@@ -1,5 +1,7 @@
-"""PAS Subscriptions: create (with its handshake), read, $status, delete. Notifications go out
-from the delivery worker (fhir_mappings/subscription.py: notification_bundle; adapters/subscriptions.py)."""
+"""PAS Subscriptions: create, read, $status, delete. The handshake and the notifications go out from
+the delivery worker (adapters/subscriptions.py: deliver_handshake; fhir_mappings/subscription.py:
+notification_bundle): a client such as the PAS test kit starts listening once it has our 201, so the
+handshake cannot be sent inside the POST."""
 from __future__ import annotations
 
 import os
@@ -8,9 +10,8 @@ import uuid
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from adapters.subscriptions import post_bundle
 from fhir_mappings.subscription import (
-    PasSubscription, Status, check_organization, handshake_bundle, parse_subscription, status_bundle, to_resource,
+    PasSubscription, Status, check_organization, parse_subscription, status_bundle, to_resource,
 )
 from functions import http
 from functions.bootstrap import services
@@ -24,14 +25,18 @@ PRIVATE_ENDPOINTS = "SUBSCRIPTION_PRIVATE_ENDPOINTS"
 
 @router.post("/fhir/Subscription")
 def create():
-    svc, partner = services(), http.partner_id(router)
-    sub = parse_subscription(http.json_body(router), id=str(uuid.uuid4()), partner_id=partner, created=svc.clock(),
-                             private_endpoints=os.environ.get(PRIVATE_ENDPOINTS) == "allow")
-    registered = getattr(svc.partners().partners.get(partner), "org_identifiers", ())
-    check_organization(sub, registered)
-    sub = register(svc.subscriptions, sub, http.base_url(router))
-    http.logger.info("subscription created", extra={"subscription_id": sub.id, "status": sub.status.value})
-    return http.fhir(201, to_resource(sub), {"Location": f"{http.base_url(router)}/Subscription/{sub.id}"})
+    """201 with the Subscription as stored, status requested (and the headers as given: the only
+    answer that shows them); the handshake record is written with it."""
+    svc, partner_id = services(), http.partner_id(router)
+    registry = svc.partners()
+    sub = parse_subscription(http.json_body(router), id=str(uuid.uuid4()), partner_id=partner_id, created=svc.clock(),
+                             private_endpoints=os.environ.get(PRIVATE_ENDPOINTS) == "allow",
+                             pas_version=registry.pas_version(partner_id))
+    check_organization(sub, getattr(registry.partners.get(partner_id), "org_identifiers", ()))
+    svc.subscriptions.create(sub)
+    http.logger.info("subscription created", extra={"subscription_id": sub.id, "content": sub.content.value})
+    return http.fhir(201, to_resource(sub, show_headers=True),
+                     {"Location": f"{http.base_url(router)}/Subscription/{sub.id}"})
 
 
 @router.get("/fhir/Subscription/<id>")
@@ -52,22 +57,6 @@ def operation(id: str, operation: str):
     if operation != "$status":
         raise NotFound("this operation is not supported on Subscription")
     return http.fhir(200, status_bundle(_owned(id), http.base_url(router)))
-
-
-def register(store, sub: PasSubscription, base_url: str) -> PasSubscription:
-    """Stored as requested, then the handshake: a 2xx makes it active, anything else (another
-    status, no answer within the timeout) error, with the reason in Subscription.error."""
-    store.create(sub)
-    answer = post_bundle(sub, handshake_bundle(sub, base_url))
-    if answer.delivered:
-        status, error = Status.ACTIVE, None
-    elif answer.status is None:
-        status, error = Status.ERROR, f"handshake: no answer from the endpoint ({answer.error})"
-    else:
-        status, error = Status.ERROR, f"handshake: the endpoint answered {answer.status}"
-    if not store.set_status(sub.id, status, error):  # deleted while the handshake ran
-        status = Status.OFF
-    return sub.model_copy(update={"status": status, "error": error})
 
 
 def _owned(subscription_id: str) -> PasSubscription:

@@ -47,7 +47,7 @@ def test_every_pas_request_bundle_is_accepted(path, corpus_json, api, fresh_part
     assert first["resourceType"] == "ClaimResponse" and first["outcome"] == "complete"
     assert [i["itemSequence"] for i in first["item"]] == [i["sequence"] for i in claim["item"]]
     assert set(review_actions(first)) <= {"A4", "C"} and "A4" in review_actions(first)
-    assert first["request"] == {"reference": f"Claim/{claim['id']}"}
+    assert first["request"] == {"reference": body["entry"][0]["fullUrl"]}  # absolute: it resolves
     assert {e["resource"]["resourceType"] for e in bundle["entry"][1:]} >= {"Patient", "Organization"}
     assert case_count(fresh_partner) == 1
     read = client.get(f"/fhir/ClaimResponse/{first['id']}")
@@ -202,15 +202,26 @@ def test_appeal_of_a_decided_denial_is_a_linked_case(api, reviewer):
             "not-found", "Bundle.entry[0].resource.related[0].claim")
 
 
-def test_inquiry_matches_member_and_provider(api, corpus_json, fresh_partner):
+def test_inquiry_matches_member_and_provider(api, corpus_json, fresh_partner, delivering_partner):
+    """PAS 2.2.1: Parameters with a `return` Bundle per match, none when nothing matches; a PAS 2.0.1
+    partner gets the Bundle itself, and 404 when nothing matches."""
     client = api(fresh_partner)
-    outcome(client.submit(corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json"), operation="$inquire"),
-            404, "not-found")
+    inquiry = corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json")
+    resp = client.submit(inquiry, operation="$inquire")
+    assert resp.status_code == 200 and resp.json() == {"resourceType": "Parameters"}
     submitted = client.submit(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json")).json()
-    resp = client.submit(corpus_json(PAS_DIR / "Bundle-PASClaimInquiryBundleExample.json"), operation="$inquire")
+    resp = client.submit(inquiry, operation="$inquire")
     assert resp.status_code == 200
-    first = resp.json()["entry"][0]["resource"]
+    [answer] = resp.json()["parameter"]
+    assert answer["name"] == "return" and answer["resource"]["identifier"] == inquiry["identifier"]
+    first = answer["resource"]["entry"][0]["resource"]
     assert first["resourceType"] == "ClaimResponse" and first["id"] == submitted["entry"][0]["resource"]["id"]
+    older = api(delivering_partner({}, pas_version="2.0.1"))
+    outcome(older.submit(inquiry, operation="$inquire"), 404, "not-found")
+    older.submit(corpus_json(PAS_DIR / "Bundle-ReferralAuthorizationBundleExample.json"))
+    bundle = older.submit(inquiry, operation="$inquire").json()
+    assert bundle["resourceType"] == "Bundle" and bundle["identifier"] == inquiry["identifier"]
+    assert bundle["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
 
 
 def test_one_partner_sending_the_corpus_in_order(api, reviewer, corpus_json, fresh_partner, case_count):
@@ -254,7 +265,7 @@ def test_an_inquiry_answer_echoes_the_inquiry_and_claims_the_inquiry_response_pr
     for body in (inquiry, resource_parameter(inquiry)):
         resp = client.submit(body, operation="$inquire")
         assert resp.status_code == 200, resp.text
-        answer = resp.json()
+        [answer] = [p["resource"] for p in resp.json()["parameter"]]
         assert answer["identifier"] == inquiry["identifier"]  # PAS's own example echoes 5269367
         assert answer["meta"]["profile"] == [codes.PAS_INQUIRY_RESPONSE_BUNDLE]
         responses = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "ClaimResponse"]

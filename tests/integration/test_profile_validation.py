@@ -96,7 +96,8 @@ def test_review_outcomes_validate_and_have_the_pas_structure(tmp_path):
         [only] = resp["item"]
         return only
 
-    assert sub(item("partial"), codes.EXT_ITEM_AUTHORIZED_DETAIL) == {"quantity": {"valueQuantity": {"value": 2}}}
+    assert sub(item("partial"), codes.EXT_ITEM_AUTHORIZED_DETAIL) == {"quantity": {"valueQuantity": {
+        "value": 2, "unit": "Units", "system": codes.X12_QUANTITY_QUALIFIER, "code": "FL"}}}  # PAS prof-2, prof-3
     assert ext(item("partial"), codes.EXT_ITEM_PREAUTH_PERIOD) == {
         "valuePeriod": {"start": "2026-12-01", "end": "2026-12-31"}}
     assert action(item("partial")) == {"code": "A2", "number": "AUTH-P", "reasonCode": "0U"}

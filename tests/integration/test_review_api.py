@@ -123,13 +123,16 @@ def test_information_request_answered_through_the_review_api_then_partial_and_mo
     assert [a.get("payload") for a in asks] == [[{"contentString": "34117-2"}], None]
     assert [a["note"][0]["text"] for a in asks] == ["History and physical", "Why conservative therapy was not tried"]
     assert {a["occurrenceDateTime"] for a in asks} == {due_by} and {a["status"] for a in asks} == {"active"}
-    # ...and as the PAS inquiry answers: Bundle entries, referenced by fullUrl.
-    inquiry = ok(partner.submit(body, operation="$inquire"))
+    # ...and as the PAS inquiry answers: Bundle entries, referenced by fullUrl, with the PAS Task.
+    [inquiry] = [p["resource"] for p in ok(partner.submit(body, operation="$inquire"))["parameter"]]
     [answer] = [e["resource"] for e in inquiry["entry"] if e["resource"]["resourceType"] == "ClaimResponse"]
     entries = [e for e in inquiry["entry"] if e["resource"]["resourceType"] == "CommunicationRequest"]
     assert answer["id"] == case_id and len(entries) == 2
     assert [r["reference"] for r in answer["communicationRequest"]] == [e["fullUrl"] for e in entries]
     assert "contained" not in answer
+    [task] = [e["resource"] for e in inquiry["entry"] if e["resource"]["resourceType"] == "Task"]
+    assert task["status"] == "requested" and task["restriction"]["period"]["end"] == due_by
+    assert [i["valueCodeableConcept"]["coding"][0]["code"] for i in task["input"][1:]] == ["34117-2", "34117-2"]
 
     sent = run(dr, case_id, "information", 4, documents=[
         {"content_type": "application/pdf", "data": base64.b64encode(PDF).decode(), "title": "History and physical"}])
@@ -156,7 +159,8 @@ def test_information_request_answered_through_the_review_api_then_partial_and_mo
     assert final["preAuthPeriod"] == {"start": "2026-12-01", "end": "2026-12-31"}
     first, second = final["item"]
     assert action(first) == {"code": "A2", "number": f"CB{case_id.upper()}-1", "reasonCode": "0U"}
-    assert sub(first, codes.EXT_ITEM_AUTHORIZED_DETAIL) == {"quantity": {"valueQuantity": {"value": 2}}}
+    assert sub(first, codes.EXT_ITEM_AUTHORIZED_DETAIL) == {"quantity": {"valueQuantity": {
+        "value": 2, "unit": "Units", "system": codes.X12_QUANTITY_QUALIFIER, "code": "FL"}}}  # PAS prof-2, prof-3
     assert ext(first, codes.EXT_ITEM_PREAUTH_PERIOD) == {"valuePeriod": {"start": "2026-12-01", "end": "2026-12-31"}}
     assert action(second) == {"code": "A6", "number": f"CB{case_id.upper()}-2", "reasonCode": "0U"}
     assert sub(second, codes.EXT_ITEM_AUTHORIZED_DETAIL) == {
