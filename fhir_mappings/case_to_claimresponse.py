@@ -304,6 +304,10 @@ def _added(item: Item, case: Case, provider: Json | None) -> list[Json]:
                       {"url": codes.EXT_ADMINISTRATION_REFERENCE, "valueString": case.id}]
         if period := added.period or det.authorized_period or case.preauth_period:
             extensions.append({"url": codes.EXT_ITEM_PREAUTH_PERIOD, "valuePeriod": _json(period)})
+        if case.admission:
+            extensions.append({"url": codes.EXT_ADMISSION_DATES, "valuePeriod": _json(case.admission)})
+        if case.discharge:
+            extensions.append({"url": codes.EXT_DISCHARGE_DATE, "valueDate": case.discharge})
         line: Json = {"extension": extensions, "itemSequence": [item.sequence]}
         if provider:
             line["provider"] = [provider]
