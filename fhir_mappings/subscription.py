@@ -470,6 +470,15 @@ def matches(sub: PasSubscription, case: Case) -> bool:
                                                for system, value in requester_identifiers(case))
 
 
+def speaks_for(registered: Iterable[str], case: Case) -> bool:
+    """Whether a partner registered for these organizations ("system|value", partners file
+    `org_identifiers`) is this case's requester, whichever partner sent it: the partner its
+    subscriptions notify of the case, and so the one that should read the ClaimResponse an id-only
+    notification names."""
+    pairs = {tuple(entry.split("|", 1)) for entry in registered}
+    return any((system, value) in pairs for system, value in requester_identifiers(case))
+
+
 def _identifiers(resource: Json) -> list[Json]:
     if resource.get("resourceType") not in ("Organization", "Practitioner", "PractitionerRole"):
         return []

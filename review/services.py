@@ -464,10 +464,12 @@ def worklist(review: Review, caller: Caller, query: WorklistQuery) -> Page:
 
 # ---- partners' own reads (FHIR) ---------------------------------------------------------------
 
-def get_case(store: CaseRepository, partner_id: str, case_id: str) -> Case:
-    """A partner sees only its own cases; another partner's id is indistinguishable from none."""
+def get_case(store: CaseRepository, partner_id: str, case_id: str,
+             also: Callable[[Case], bool] = lambda case: False) -> Case:
+    """A partner sees only its own cases (and those `also` admits: an EHR its subscriptions notify of
+    the case); another partner's id is indistinguishable from none."""
     case = store.get(case_id)
-    if case is None or case.partner_id != partner_id:
+    if case is None or (case.partner_id != partner_id and not also(case)):
         raise NotFound("no such case")
     return case
 

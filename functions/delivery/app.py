@@ -1,5 +1,6 @@
-"""DeliveryFunction: the outbox's records, fed to its queue by the table's stream (an EventBridge
-Pipe; locally the stack reads the stream as the Pipe would), each tried once per message.
+"""DeliveryFunction: the outbox's records and new PAS subscriptions' handshakes, fed to its queue by
+the table's stream (an EventBridge Pipe; locally the stack reads the stream as the Pipe would), each
+tried once per message.
 
 Powertools Batch reports failed messages only (ReportBatchItemFailures): a retryable failure has
 its message made visible again after the backoff and reported failed; a dead one is moved to the

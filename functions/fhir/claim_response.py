@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from fhir_mappings.case_to_claimresponse import claim_response, searchset
+from fhir_mappings.subscription import speaks_for
 from fhir_mappings.validation import StructureError
 from functions import http
 from functions.bootstrap import services
@@ -34,7 +35,12 @@ SUMMARIES = ("true", "text", "data", "count", "false")  # all but count and fals
 
 @router.get("/fhir/ClaimResponse/<id>")
 def read(id: str):
-    return http.fhir(200, claim_response(cases.get_case(services().store, http.partner_id(router), id)))
+    """The partner's own case, or one whose requester is an organization the partner speaks for: the
+    ClaimResponse an id-only subscription notification names."""
+    svc, partner = services(), http.partner_id(router)
+    organizations = svc.partners().partners[partner].org_identifiers if partner in svc.partners().partners else ()
+    case = cases.get_case(svc.store, partner, id, also=lambda case: speaks_for(organizations, case))
+    return http.fhir(200, claim_response(case))
 
 
 @router.get("/fhir/ClaimResponse")

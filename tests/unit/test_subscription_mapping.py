@@ -13,14 +13,16 @@ import pytest
 from fhir_mappings import codes
 from fhir_mappings.case_to_claimresponse import response_bundle
 from fhir_mappings.subscription import (
-    CONTENT_EXPRESSION, FILTER_EXPRESSION, STATUS_PROFILE, TOPIC, OrgFilter, PasSubscription, Status, check_organization,
-    handshake_bundle, header_fields, matches, notification_bundle, organization_values, parse_subscription,
-    requester_identifiers, status_bundle, to_resource,
+    BACKPORT_SUBSCRIPTION, CONTENT_EXPRESSION, FILTER_EXPRESSION, PAS_SUBSCRIPTION, STATUS_PROFILE, TOPIC, Content,
+    OrgFilter, PasSubscription, Status, check_organization, handshake_bundle, header_fields, matches,
+    notification_bundle, organization_values, parse_subscription, requester_identifiers, speaks_for, status_bundle,
+    to_resource,
 )
 from fhir_mappings.validation import StructureError
 from review.errors import Forbidden, Invalid
 from review.model import Provider
 from tests import factories as f
+from tests import pas_kit
 from tests.conftest import PAS_DIR
 from tests.integration.test_profile_validation import validate as fhir_validate
 
@@ -30,8 +32,9 @@ NPI_1 = f"{codes.NPI}|1234567893"
 DROP = object()
 
 
-def parse(body: dict, private: bool = False) -> PasSubscription:
-    return parse_subscription(body, id="sub-1", partner_id="p", created=CREATED, private_endpoints=private)
+def parse(body: dict, private: bool = False, pas_version: str = "2.2.1") -> PasSubscription:
+    return parse_subscription(body, id="sub-1", partner_id="p", created=CREATED, private_endpoints=private,
+                              pas_version=pas_version)
 
 
 def with_(body: dict, path: str, value) -> dict:
@@ -77,7 +80,6 @@ def test_the_pas_example_is_accepted(corpus_json):
 
 REFUSALS = [
     ("status", "active", "Subscription.status", "invalid"),
-    ("end", "2027-01-01T00:00:00Z", "Subscription.end", "not-supported"),
     ("criteria", "http://example.org/SubscriptionTopic/admission", "Subscription.criteria", "not-supported"),
     ("_criteria", DROP, FILTER_EXPRESSION, "required"),
     ("_criteria.extension.0.valueString", "practitioner=1234567893", FILTER_EXPRESSION, "invalid"),
@@ -97,9 +99,9 @@ REFUSALS = [
     ("channel.endpoint", "https://ehr.example/" + "n" * 2100, "Subscription.channel.endpoint", "too-costly"),
     ("channel.payload", DROP, "Subscription.channel.payload", "required"),
     ("channel.payload", "application/fhir+xml", "Subscription.channel.payload", "not-supported"),
-    ("channel._payload", DROP, CONTENT_EXPRESSION, "required"),
-    ("channel._payload.extension.0.valueCode", "id-only", CONTENT_EXPRESSION, "not-supported"),
+    ("channel.payload", "text/plain; x=application/json", "Subscription.channel.payload", "not-supported"),
     ("channel._payload.extension.0.valueCode", "empty", CONTENT_EXPRESSION, "not-supported"),
+    ("_criteria.extension.0.valueString", "org_identifier=1234567893", FILTER_EXPRESSION, "invalid"),
     ("channel.header", ["Authorization Bearer x"], "Subscription.channel.header[0]", "invalid"),
     ("channel.header", ["X-Ok: 1", "Bad Name: 1"], "Subscription.channel.header[1]", "invalid"),
     ("channel.header", ["X-Empty:  "], "Subscription.channel.header[0]", "invalid"),
@@ -148,6 +150,69 @@ def test_what_is_not_an_r4_subscription_is_a_structure_error(body, where, code):
 def test_private_endpoints_pass_only_when_allowed():
     body = f.subscription(endpoint="http://127.0.0.1:8123/hook")
     assert parse(body, private=True).endpoint == "http://127.0.0.1:8123/hook"
+
+
+@pytest.mark.parametrize("written", ["orgIdentifier", "org-identifier", "identifier"])
+def test_the_filter_names_pas_clients_write_are_kept_as_written(written):
+    """orgIdentifier (the PAS topic), org-identifier (what the PAS 2.2.1 test kit requires of its
+    Subscription), identifier (PAS 2.0.1: "the Subscription parameters SHALL be identifier = ...")."""
+    sub = parse(with_(f.subscription(), "_criteria", {"extension": [
+        {"url": pas_kit.kit_subscription("x", "t")["_criteria"]["extension"][0]["url"],
+         "valueString": f"{written}={NPI_1}"}]}))
+    assert (sub.org.system, sub.org.value, sub.org.parameter) == (codes.NPI, "1234567893", written)
+    assert to_resource(sub)["_criteria"]["extension"][0]["valueString"] == f"{written}={NPI_1}"
+
+
+def test_the_kit_s_subscription_is_taken_and_shown_back_as_the_kit_checks_it():
+    """The PAS test kit's 2.2.1 preset Subscription: its `end` (long past) is not kept, its backport
+    timeout and max-count are not used; the 201 body is requested, with the headers as sent."""
+    body = pas_kit.kit_subscription("https://inferno.example/notification_listener", "demo_execution")
+    sub = parse(body)
+    assert (sub.content, sub.payload, sub.org.parameter) == (Content.FULL_RESOURCE, "application/fhir+json", "org-identifier")
+    created = to_resource(sub, show_headers=True)
+    pas_kit.check_creation(201, created, body)
+    assert "end" not in created and created["channel"]["header"] == ["Authorization: Bearer demo_execution"]
+    assert created["meta"]["profile"] == [PAS_SUBSCRIPTION]
+    assert pas_kit.payload_content(created) == "full-resource"
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("application/fhir+json", "application/fhir+json"),
+    ("application/json", "application/json"),  # the kit's own example Subscription says so
+    ("Application/FHIR+JSON; fhirVersion=4.0", "application/fhir+json"),
+])
+def test_the_payload_type_is_the_content_type_of_every_post(given, kept):
+    sub = parse(with_(f.subscription(headers=["Authorization: Bearer s"]), "channel.payload", given))
+    assert sub.payload == kept and to_resource(sub)["channel"]["payload"] == kept
+    assert header_fields(sub) == {"Content-Type": kept, "Authorization": "Bearer s"}
+
+
+@pytest.mark.parametrize("pas_version, stated, content", [
+    ("2.2.1", None, Content.FULL_RESOURCE),  # PAS 2.2.1's profile-subscription fixes full-resource
+    ("2.0.1", None, Content.ID_ONLY),  # PAS 2.0.1: intermediaries SHALL support id-only, its clients use it
+    ("2.2.1", "id-only", Content.ID_ONLY),
+    ("2.0.1", "full-resource", Content.FULL_RESOURCE),  # PAS 2.0.1: MAY, by agreement
+])
+def test_the_payload_content_is_as_stated_else_the_partner_s_pas_version_s(pas_version, stated, content):
+    body = f.subscription()
+    if stated:
+        body["channel"]["_payload"]["extension"][0]["valueCode"] = stated
+    else:
+        del body["channel"]["_payload"]
+    sub = parse(body, pas_version=pas_version)
+    assert sub.content is content
+    shown = to_resource(sub)
+    assert pas_kit.payload_content(shown) == content.value  # the 201 says what the client got
+    assert shown["meta"]["profile"] == [PAS_SUBSCRIPTION if content is Content.FULL_RESOURCE else BACKPORT_SUBSCRIPTION]
+
+
+def test_two_payload_contents_are_refused():
+    body = f.subscription()
+    extension = body["channel"]["_payload"]["extension"]
+    extension.append({**extension[0], "valueCode": "id-only"})
+    with pytest.raises(Invalid) as refused:
+        parse(body)
+    assert (refused.value.expression, refused.value.code) == (CONTENT_EXPRESSION, "invalid")
 
 
 # Which organizations a partner may subscribe for
@@ -216,6 +281,13 @@ def test_a_practitioner_role_requester_matches_by_its_practitioner_and_its_organ
     assert not matches(active("1111111112"), case)  # the insurer
 
 
+def test_a_partner_speaks_for_the_cases_its_organizations_requested_whoever_sent_them():
+    case = f.case().model_copy(update={"partner_id": "payer"})  # requestor NPI 1234567893, insurer 1111111112
+    assert speaks_for([NPI_1], case) and speaks_for(["urn:example:tax-id|9", NPI_1], case)
+    assert not speaks_for([], case) and not speaks_for([f"{codes.NPI}|1111111112"], case)  # the insurer's
+    assert not speaks_for(["urn:oid:2.16.840.1.113883.4.6|1234567893"], case)  # registered under another system
+
+
 def test_a_case_without_parties_matches_by_the_requesting_npi():
     """An HL7 v2 request keeps no resources: its providers' NPIs are what there is."""
     case = f.case().model_copy(update={"partner_id": "p", "parties": [], "providers": [
@@ -242,6 +314,7 @@ def test_the_subscription_as_shown_hides_header_values():
     sub = parse(f.subscription(headers=["Authorization: Bearer secret-1"]))
     shown = to_resource(sub.model_copy(update={"status": Status.ERROR, "error": "handshake: the endpoint answered 500"}))
     assert shown["channel"]["header"] == ["Authorization: ***"] and "secret-1" not in json.dumps(shown)
+    assert to_resource(sub, show_headers=True)["channel"]["header"] == ["Authorization: Bearer secret-1"]  # the 201
     assert (shown["status"], shown["error"], shown["criteria"]) == ("error", "handshake: the endpoint answered 500", TOPIC)
     assert shown["_criteria"]["extension"][0]["valueString"] == "orgIdentifier=1234567893"
     assert shown["channel"]["_payload"]["extension"][0]["valueCode"] == "full-resource"
@@ -325,6 +398,26 @@ def test_notification_has_the_shape_of_the_pas_example(corpus_json):
     assert carried["entry"][0]["resource"]["resourceType"] == "ClaimResponse"
 
 
+def test_an_id_only_notification_names_the_claimresponse_and_carries_no_resource():
+    case = decided_case()
+    bundle = notification_bundle(active(content=Content.ID_ONLY), 4, response_bundle(case, BASE), BASE)
+    pas_kit.check_notification(bundle, "event-notification", "sub-1", "active")
+    assert pas_kit.check_id_only(bundle) == f"{BASE}/ClaimResponse/{case.id}"
+    [status_entry, entry] = bundle["entry"]
+    assert entry == {"fullUrl": f"{BASE}/ClaimResponse/{case.id}",
+                     "request": {"method": "GET", "url": f"{BASE}/ClaimResponse/{case.id}"}, "response": {"status": "200"}}
+    event = {p["name"]: p for p in parameters(status_entry["resource"])["notification-event"]["part"]}
+    assert event["event-number"]["valueString"] == "4" and event["timestamp"]["valueInstant"] == bundle["timestamp"]
+    assert parameters(status_entry["resource"])["topic"]["valueCanonical"] == TOPIC
+
+
+def test_a_full_resource_notification_passes_the_kit_s_checks():
+    bundle = notification_bundle(active(), 2, response_bundle(decided_case(), BASE), BASE)
+    pas_kit.check_notification(bundle, "event-notification", "sub-1", "active")
+    pas_kit.check_full_resource(bundle)
+    assert pas_kit.check_pas_notification(bundle)["entry"][0]["resource"]["id"] == decided_case().id
+
+
 def test_notification_timestamp_may_be_given():
     at = datetime(2026, 12, 1, 8, 30, 15, 123456, tzinfo=timezone.utc)
     bundle = notification_bundle(active(), 1, response_bundle(decided_case(), BASE), BASE, at=at)
@@ -339,4 +432,7 @@ def test_the_bundles_and_the_subscription_validate(tmp_path):
         "handshake": handshake_bundle(sub, BASE),
         "status": status_bundle(active(events=2, error="notification failed"), BASE),
         "notification": notification_bundle(active(), 2, response_bundle(decided_case(), BASE), BASE),
+        "id-only-subscription": to_resource(parse(f.subscription(), pas_version="2.0.1").model_copy(
+            update={"content": Content.ID_ONLY}), show_headers=True),
+        "id-only": notification_bundle(active(content=Content.ID_ONLY), 3, response_bundle(decided_case(), BASE), BASE),
     })
