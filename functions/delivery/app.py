@@ -47,14 +47,7 @@ def deliver(record: SQSRecord) -> None:
                                svc.clock(), svc.backoff, svc.subscriptions)
     if outcome is None:
         return
-    attempt = outcome.attempt
-    logger.info("delivery attempt", extra={"case_id": case_id, "target": attempt.target, "attempt": attempt.n,
-                                           "code": attempt.code, "latency_ms": attempt.latency_ms,
-                                           "state": outcome.state.value, "error": attempt.error})
-    count(f"Delivery{outcome.state.value.capitalize()}", target=attempt.target)
-    if outcome.state is DeliveryState.RETRYING:
-        svc.queue.retry_later(record.receipt_handle, outcome.delay)
-        raise RetryLater(case_id)
+    _attempted(record, outcome, "delivery", case_id=case_id)
     if outcome.state is DeliveryState.DEAD:
         svc.queue.dead_letter(record.body)
 
@@ -69,14 +62,19 @@ def handshake(record: SQSRecord, subscription_id: str) -> None:
                                 svc.clock(), svc.backoff)
     if outcome is None:
         return
+    _attempted(record, outcome, "handshake", subscription_id=subscription_id)
+
+
+def _attempted(record: SQSRecord, outcome, what: str, **ids: str) -> None:
+    """An attempt logged (ids and outcome, no content) and counted; one to retry goes back on the queue."""
     attempt = outcome.attempt
-    logger.info("handshake attempt", extra={"subscription_id": subscription_id, "attempt": attempt.n,
-                                            "code": attempt.code, "latency_ms": attempt.latency_ms,
-                                            "state": outcome.state.value, "error": attempt.error})
+    logger.info(f"{what} attempt", extra={**ids, "target": attempt.target, "attempt": attempt.n, "code": attempt.code,
+                                          "latency_ms": attempt.latency_ms, "state": outcome.state.value,
+                                          "error": attempt.error})
     count(f"Delivery{outcome.state.value.capitalize()}", target=attempt.target)
     if outcome.state is DeliveryState.RETRYING:
-        svc.queue.retry_later(record.receipt_handle, outcome.delay)
-        raise RetryLater(subscription_id)
+        services().queue.retry_later(record.receipt_handle, outcome.delay)
+        raise RetryLater(next(iter(ids.values())))
 
 
 @entry_point
