@@ -20,13 +20,12 @@ from typing import Any, Callable
 
 from adapters.hl7v2 import wire
 from adapters.partners import FhirTarget, Hl7Target, PartnerRegistry
-from review.delivery import Answer, Verdict, http_answer
+from review.delivery import OK_2XX, Answer, Verdict, http_answer
 from review.model import Case
 from review.outbox import FHIR, HL7V2, SUBSCRIPTION, OutboxRecord, notification_of
 from review.services import Archive
 
 HL7_CONTENT_TYPE = "x-application/hl7-v2+er7"
-OK_2XX = frozenset(range(200, 300))
 DELIVERED_ACKS, REFUSED_ACKS = frozenset({"AA", "CA"}), frozenset({"AE", "AR", "CE", "CR"})
 
 

@@ -33,7 +33,7 @@ from typing import Any, Callable
 from fhir_mappings.subscription import (
     Handshake, PasSubscription, Status, handshake_bundle, header_fields, matches, organization_values,
 )
-from review.delivery import Backoff, Outcome, http_answer, judge
+from review.delivery import OK_2XX, Backoff, Outcome, http_answer, judge
 from review.errors import NotFound
 from review.model import Case
 from review.outbox import DeliveryState
@@ -42,7 +42,6 @@ from . import dynamo_keys as keys
 from .dynamo_pages import items
 
 HANDSHAKE_TIMEOUT = 5.0  # seconds a subscriber has to answer a handshake
-OK_2XX = frozenset(range(200, 300))
 
 
 def post_bundle(sub: PasSubscription, bundle: dict, timeout: float = HANDSHAKE_TIMEOUT) -> Any:

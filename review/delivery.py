@@ -57,6 +57,9 @@ def retryable(status: int | None) -> bool:
     return status is None or status in RETRYABLE_STATUSES or status >= 500
 
 
+OK_2XX = frozenset(range(200, 300))  # a subscriber's endpoint: any success
+
+
 def http_answer(status: int | None, latency_ms: float, retry_after: float | None = None, error: str | None = None,
                 ok: frozenset[int] = frozenset({200, 201})) -> Answer:
     """An HTTP exchange judged: `ok` statuses delivered; no answer, 408, 429 and 5xx retried; the rest refused."""
