@@ -17,8 +17,8 @@ from . import commands as cmd
 from .errors import Conflict, Forbidden, IllegalTransition, Invalid
 from .model import instant
 from .model import (
-    DETERMINED_STATUSES, OPEN_STATUSES, Actor, AddedService, Caller, Case, ClockExtension, Code, Decision, Determination, Document,
-    Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
+    DETERMINED_STATUSES, OPEN_STATUSES, Actor, AddedService, Caller, Case, ClockExtension, Code, Decision,
+    Determination, Document, Event, InformationRequest, Period, Priority, RequestedInfo, Reviewer, Role, Status,
 )
 from .rules import ADVERSE, ReviewPolicy
 
@@ -177,8 +177,7 @@ def decide(case: Case, caller: Caller, command: cmd.Decide, now: datetime) -> tu
             reviewer=actor,
             authorization_number=f"{preauth_ref}-{d.item_sequence}" if decision in GRANTS else None,
             authorized_quantity=d.authorized_quantity,
-            authorized_period=Period(start=d.authorized_period.start.isoformat(), end=d.authorized_period.end.isoformat())
-            if d.authorized_period else None,
+            authorized_period=_period(d.authorized_period),
             authorized_service=Code(**d.authorized_code.model_dump()) if d.authorized_code else None,
             added_services=[_added(a) for a in d.added_services],
         )})
@@ -201,8 +200,11 @@ def decide(case: Case, caller: Caller, command: cmd.Decide, now: datetime) -> tu
 
 def _added(added: cmd.AddedServiceIn) -> AddedService:
     return AddedService(service=Code(**added.code.model_dump()), modifiers=added.modifiers, quantity=added.quantity,
-                        period=Period(start=added.period.start.isoformat(), end=added.period.end.isoformat())
-                        if added.period else None)
+                        period=_period(added.period))
+
+
+def _period(period: cmd.AuthorizedPeriod | None) -> Period | None:
+    return Period(start=period.start.isoformat(), end=period.end.isoformat()) if period else None
 
 
 def _check_decision(caller: Caller, d: cmd.ItemDecision, decision: Decision, where: str) -> None:
