@@ -241,22 +241,30 @@ def _item(item: Item, case: Case, notes: list[Json], pas: bool, provider: Json |
     if det and det.reason_text:
         notes.append({"number": len(notes) + 1, "type": "display", "text": det.reason_text})
         out["noteNumber"] = [len(notes)]
-    adjudication: Json = {"category": {"coding": [{"system": codes.ADJUDICATION, "code": "submitted"}]}}
     if item.error:  # not processed: no review action (X12 AAA instead of HCR), see ClaimResponse.error
-        pass
+        out["adjudication"] = [{"category": SUBMITTED}]
     elif pas:
-        action = [{"url": codes.EXT_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
-            {"system": codes.X12_REVIEW_ACTION, "code": code, "display": display}]}}]
-        if det and det.authorization_number and not closed:
-            action.append({"url": "number", "valueString": det.authorization_number})
-        if det and det.reason_code:
-            action.append({"url": "reasonCode", "valueCodeableConcept": {"coding": [
-                {"system": codes.X12_REVIEW_REASON, "code": det.reason_code}]}})
-        adjudication["extension"] = [{"url": codes.EXT_REVIEW_ACTION, "extension": action}]
+        out["adjudication"] = [_reviewed(code, display, det.authorization_number if det and not closed else None,
+                                         det.reason_code if det else None)]
     else:
-        adjudication["reason"] = {"coding": [{"system": codes.X12_REVIEW_ACTION, "code": code, "display": display}]}
-    out["adjudication"] = [adjudication]
+        out["adjudication"] = [{"category": SUBMITTED, "reason": {"coding": [
+            {"system": codes.X12_REVIEW_ACTION, "code": code, "display": display}]}}]
     return out
+
+
+SUBMITTED = {"coding": [{"system": codes.ADJUDICATION, "code": "submitted"}]}  # adjudication.category
+
+
+def _reviewed(code: str, display: str, number: str | None = None, reason_code: str | None = None) -> Json:
+    """A PAS adjudication: the X12 review action (HCR01), its authorization number and reason (HCR02, 03)."""
+    action = [{"url": codes.EXT_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
+        {"system": codes.X12_REVIEW_ACTION, "code": code, "display": display}]}}]
+    if number:
+        action.append({"url": "number", "valueString": number})
+    if reason_code:
+        action.append({"url": "reasonCode", "valueCodeableConcept": {"coding": [
+            {"system": codes.X12_REVIEW_REASON, "code": reason_code}]}})
+    return {"category": SUBMITTED, "extension": [{"url": codes.EXT_REVIEW_ACTION, "extension": action}]}
 
 
 def _granted(item: Item, case: Case) -> bool:
@@ -273,20 +281,32 @@ def _item_extensions(item: Item, case: Case, provider: Json | None) -> list[Json
     if item.previous_authorization:
         out.append({"url": codes.EXT_AUTHORIZATION_NUMBER, "valueString": item.previous_authorization})
     if item.error is None:
-        out.append({"url": codes.EXT_ADMINISTRATION_REFERENCE, "valueString": case.id})
+        out.append(_reference_number(case))
     if item.serviced and item.serviced.start:
         out.append({"url": codes.EXT_ITEM_REQUESTED_SERVICE_DATE, **_date_or_period(item.serviced)})
-    if case.admission:
-        out.append({"url": codes.EXT_ADMISSION_DATES, "valuePeriod": _json(case.admission)})
-    if case.discharge:
-        out.append({"url": codes.EXT_DISCHARGE_DATE, "valueDate": case.discharge})
+    out += _stay(case)
     if det and _granted(item, case):
-        out.append({"url": codes.EXT_ITEM_PREAUTH_ISSUE_DATE, "valueDate": det.decided_at.date().isoformat()})
+        out.append(_issued(det))
         out += [ext for ext in (_preauth_period(det, case), _authorized_detail(det)) if ext]
         if provider:
             out.append({"url": codes.EXT_ITEM_AUTHORIZED_PROVIDER, "extension": [{"url": "provider",
                                                                               "valueReference": provider}]})
     return out
+
+
+def _reference_number(case: Case) -> Json:
+    """Our reference for the review (X12 administration reference number): the case id."""
+    return {"url": codes.EXT_ADMINISTRATION_REFERENCE, "valueString": case.id}
+
+
+def _issued(det: Determination) -> Json:
+    return {"url": codes.EXT_ITEM_PREAUTH_ISSUE_DATE, "valueDate": det.decided_at.date().isoformat()}
+
+
+def _stay(case: Case) -> list[Json]:
+    """The admission and discharge dates the request gave, echoed on each line."""
+    out = [{"url": codes.EXT_ADMISSION_DATES, "valuePeriod": _json(case.admission)}] if case.admission else []
+    return out + ([{"url": codes.EXT_DISCHARGE_DATE, "valueDate": case.discharge}] if case.discharge else [])
 
 
 def _date_or_period(period) -> Json:
@@ -300,15 +320,10 @@ def _added(item: Item, case: Case, provider: Json | None) -> list[Json]:
         return []
     out = []
     for n, added in enumerate(det.added_services, 1):
-        extensions = [{"url": codes.EXT_ITEM_PREAUTH_ISSUE_DATE, "valueDate": det.decided_at.date().isoformat()},
-                      {"url": codes.EXT_ADMINISTRATION_REFERENCE, "valueString": case.id}]
+        extensions = [_issued(det), _reference_number(case)]
         if period := added.period or det.authorized_period or case.preauth_period:
             extensions.append({"url": codes.EXT_ITEM_PREAUTH_PERIOD, "valuePeriod": _json(period)})
-        if case.admission:
-            extensions.append({"url": codes.EXT_ADMISSION_DATES, "valuePeriod": _json(case.admission)})
-        if case.discharge:
-            extensions.append({"url": codes.EXT_DISCHARGE_DATE, "valueDate": case.discharge})
-        line: Json = {"extension": extensions, "itemSequence": [item.sequence]}
+        line: Json = {"extension": extensions + _stay(case), "itemSequence": [item.sequence]}
         if provider:
             line["provider"] = [provider]
         line["productOrService"] = {"coding": [_json(added.service)]}
@@ -318,12 +333,8 @@ def _added(item: Item, case: Case, provider: Json | None) -> list[Json]:
             line["servicedPeriod"] = _json(added.period)
         if added.quantity is not None:
             line["quantity"] = _quantity(added.quantity)
-        action = [{"url": codes.EXT_REVIEW_ACTION_CODE, "valueCodeableConcept": {"coding": [
-            {"system": codes.X12_REVIEW_ACTION, "code": "A1", "display": "Certified in total"}]}}]
-        if det.authorization_number:
-            action.append({"url": "number", "valueString": f"{det.authorization_number}-{n}"})
-        line["adjudication"] = [{"category": {"coding": [{"system": codes.ADJUDICATION, "code": "submitted"}]},
-                                 "extension": [{"url": codes.EXT_REVIEW_ACTION, "extension": action}]}]
+        line["adjudication"] = [_reviewed(*REVIEW_ACTION[Decision.APPROVED],
+                                          f"{det.authorization_number}-{n}" if det.authorization_number else None)]
         out.append(line)
     return out
 
