@@ -38,8 +38,9 @@ def read(id: str):
     """The partner's own case, or one whose requester is an organization the partner speaks for: the
     ClaimResponse an id-only subscription notification names."""
     svc, partner = services(), http.partner_id(router)
-    organizations = svc.partners().partners[partner].org_identifiers if partner in svc.partners().partners else ()
-    case = cases.get_case(svc.store, partner, id, also=lambda case: speaks_for(organizations, case))
+    known = svc.partners().partners.get(partner)
+    case = cases.get_case(svc.store, partner, id,
+                          also=lambda case: known is not None and speaks_for(known.org_identifiers, case))
     return http.fhir(200, claim_response(case))
 
 
